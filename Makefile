@@ -1,0 +1,62 @@
+# o365.outlook: every set-up step from a fresh clone. `make demo` and `make test` are the two entry points.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+BUILD := $(CURDIR)/.build
+# ansible-test only runs from a real directory named ansible_collections/<namespace>/<name> (a symlink does not work).
+COLLECTIONS := $(BUILD)/collections
+COLLECTION := $(COLLECTIONS)/ansible_collections/o365/outlook
+TEST_PYTHON := 3.11
+ANSIBLE_TEST := PATH="$(BIN):$$PATH" $(BIN)/ansible-test
+
+.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint clean
+
+help:
+	@echo "make demo   - set a user's photo twice against the local Graph emulator (changed, then ok)"
+	@echo "make test   - sanity, unit and integration tests (what CI runs)"
+	@echo "make sanity | units | integration | lint - one part of the suite"
+	@echo "make clean  - remove .venv and .build"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+# ansible-test's virtualenvs would download get-pip.py from a host this network cannot reach.
+bootstrap: venv
+	$(BIN)/python tests/utils/seed_pip_bootstrap.py
+
+# A fresh copy of the tracked and new (not ignored) files, where ansible-test and ansible-playbook find the collection.
+collection: venv
+	rm -rf $(COLLECTION)
+	mkdir -p $(COLLECTION)
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C $(COLLECTION)
+
+demo: collection
+	tests/utils/with_emulator.sh $(BUILD)/demo-emulator $(BIN)/python -- \
+		env PATH="$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) ANSIBLE_STDOUT_CALLBACK=default \
+		$(BIN)/ansible-playbook examples/demo.yml
+
+sanity: collection bootstrap
+	cd $(COLLECTION) && $(ANSIBLE_TEST) sanity --requirements --python $(TEST_PYTHON) --color no
+
+units: collection bootstrap
+	cd $(COLLECTION) && $(ANSIBLE_TEST) units --requirements --python $(TEST_PYTHON) --color no
+
+integration: collection bootstrap
+	cd $(COLLECTION) && $(ANSIBLE_TEST) integration --requirements --python $(TEST_PYTHON) --color no
+
+changelog-lint: collection
+	cd $(COLLECTION) && $(BIN)/antsibull-changelog lint
+
+test: sanity units integration changelog-lint
+	@echo "make test: all suites passed"
+
+clean:
+	rm -rf $(VENV) $(BUILD)

@@ -1,0 +1,64 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""The connection/auth argument spec shared by every module.
+
+Documented by the doc fragment o365.outlook._connection; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.module_utils.basic import AnsibleFallbackNotFound, env_fallback
+
+CLOUDS = ("global", "usgov", "usgovdod", "china")
+
+# Names Azure CLI / azure-identity users already have in AZURE_CLOUD.
+_AZURE_CLOUD_NAMES = {
+    "azurecloud": "global",
+    "azurepubliccloud": "global",
+    "azureusgovernment": "usgov",
+    "azureusgovernmentcloud": "usgov",
+    "azurechinacloud": "china",
+}
+
+
+def cloud_env_fallback():
+    value = os.environ.get("AZURE_CLOUD")
+    if not value:
+        raise AnsibleFallbackNotFound
+    return _AZURE_CLOUD_NAMES.get(value.strip().lower(), value.strip().lower())
+
+
+def connection_argument_spec():
+    return dict(
+        tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
+        client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
+        client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
+        client_certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
+        client_certificate_password=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])),
+        access_token=dict(type="str", no_log=True, fallback=(env_fallback, ["O365_ACCESS_TOKEN"])),
+        managed_identity=dict(type="bool", default=False),
+        managed_identity_client_id=dict(type="str"),
+        cloud=dict(type="str", choices=list(CLOUDS), default="global", fallback=(cloud_env_fallback,)),
+        authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
+        api=dict(type="str", choices=["graph", "outlook_v2"], default="graph"),
+        api_url=dict(type="str", fallback=(env_fallback, ["O365_API_URL"])),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        timeout=dict(type="float", default=30.0),
+    )
+
+
+def module_argument_spec(**module_options):
+    """The shared connection options plus a module's own options."""
+    spec = connection_argument_spec()
+    overlap = set(spec) & set(module_options)
+    if overlap:
+        raise ValueError("module options clash with connection options: %s" % ", ".join(sorted(overlap)))
+    spec.update(module_options)
+    return spec

@@ -1,0 +1,72 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""Which hosts to talk to: national cloud table plus the api_url / authority_host overrides."""
+
+from __future__ import annotations
+
+from ._errors import ConfigurationError
+
+# Microsoft Graph national cloud deployments (graph-photo-api.md section 6).
+GRAPH_CLOUDS = {
+    "global": ("https://graph.microsoft.com", "https://login.microsoftonline.com"),
+    "usgov": ("https://graph.microsoft.us", "https://login.microsoftonline.us"),
+    "usgovdod": ("https://dod-graph.microsoft.us", "https://login.microsoftonline.us"),
+    "china": ("https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
+}
+
+# The Outlook REST v2.0 service only ever existed at this host for the worldwide cloud.
+OUTLOOK_V2_RESOURCE = "https://outlook.office.com"
+
+
+class Endpoints:
+    """Resolved hosts for one module run."""
+
+    def __init__(self, api, api_base, authority_host, resource):
+        self.api = api
+        self.api_base = api_base.rstrip("/")
+        self.authority_host = authority_host.rstrip("/")
+        # The token audience: the cloud's API root, even when api_url points elsewhere (a proxy, the emulator).
+        self.resource = resource
+
+    @property
+    def scope(self):
+        return self.resource + "/.default"
+
+    def authority(self, tenant):
+        return "%s/%s" % (self.authority_host, tenant.strip("/"))
+
+
+def _with_scheme(url):
+    url = url.strip()
+    if "://" not in url:
+        url = "https://" + url
+    return url
+
+
+def resolve_endpoints(params):
+    cloud = params.get("cloud") or "global"
+    if cloud not in GRAPH_CLOUDS:
+        raise ConfigurationError("Unknown cloud %r: use one of %s." % (cloud, ", ".join(sorted(GRAPH_CLOUDS))))
+    graph_root, login_host = GRAPH_CLOUDS[cloud]
+    api = params.get("api") or "graph"
+
+    if api == "outlook_v2":
+        resource = OUTLOOK_V2_RESOURCE
+        default_base = OUTLOOK_V2_RESOURCE + "/api/v2.0"
+        if cloud != "global" and not params.get("api_url"):
+            raise ConfigurationError(
+                "The Outlook REST v2.0 API has no endpoint in the %s cloud: use api=graph, or set api_url." % cloud)
+    else:
+        resource = graph_root
+        default_base = graph_root + "/v1.0"
+
+    api_base = _with_scheme(params.get("api_url") or default_base)
+    authority_host = _with_scheme(params.get("authority_host") or login_host)
+    for name, url in (("api_url", api_base), ("authority_host", authority_host)):
+        if not url.lower().startswith("https://"):
+            raise ConfigurationError("%s must be an https:// URL, got %r." % (name, url))
+    return Endpoints(api, api_base, authority_host, resource)

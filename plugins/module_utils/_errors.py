@@ -1,0 +1,88 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""Typed errors. Modules turn any of them into one fail_json() call."""
+
+from __future__ import annotations
+
+
+class OutlookError(Exception):
+    """Base class: a message for the user plus extra, non-secret fields for the result."""
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = {k: v for k, v in details.items() if v is not None}
+
+    def __str__(self):
+        # msg may be refined after construction (hints added), so it is the source of truth.
+        return self.msg
+
+    def fail_kwargs(self):
+        return dict(msg=self.msg, **self.details)
+
+
+class ConfigurationError(OutlookError):
+    """Options that cannot work together, or are missing."""
+
+
+class MissingLibraryError(OutlookError):
+    """A Python library the requested feature needs is not installed."""
+
+    def __init__(self, msg, library, exception=None):
+        super().__init__(msg)
+        self.library = library
+        self.exception = exception
+
+
+class SourceImageError(OutlookError):
+    """The image to upload is unusable. Raised before any write."""
+
+    def __init__(self, msg, path=None):
+        super().__init__(msg, src=path)
+
+
+class AuthenticationError(OutlookError):
+    """No token could be obtained (Entra ID error, unreachable authority, bad credential file)."""
+
+    def __init__(self, msg, error=None, error_codes=None, correlation_id=None):
+        super().__init__(msg, auth_error=error, auth_error_codes=error_codes, correlation_id=correlation_id)
+
+
+class TransportError(OutlookError):
+    """The request never got an HTTP answer (connection refused, TLS, timeout), even after retries."""
+
+    def __init__(self, msg, method=None, url=None):
+        super().__init__(msg, method=method, url=url)
+
+
+class GraphError(OutlookError):
+    """The API answered with an error status; code and request id are kept for support cases."""
+
+    def __init__(self, status, code, message, request_id=None, method=None, url=None, retry_after=None):
+        text = "%s %s failed with HTTP %s" % (method or "Request", url or "", status)
+        if code:
+            text += " %s" % code
+        if message:
+            text += ": %s" % message
+        if request_id:
+            text += " (request-id %s)" % request_id
+        super().__init__(text, status=status, error_code=code, request_id=request_id)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.method = method
+        self.url = url
+        self.retry_after = retry_after
+
+
+# Codes Graph and Outlook use for "this user has no photo" (graph-photo-api.md section 2).
+NO_PHOTO_CODES = frozenset(("imagenotfound", "erroritemnotfound", "errorentitynotfound", "getuserphoto"))
+
+
+def is_no_photo(error):
+    return isinstance(error, GraphError) and error.status == 404 and (error.code or "").lower() in NO_PHOTO_CODES

@@ -1,0 +1,37 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""The glue every module shares: typed errors become exactly one fail_json()."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ._connection import connect
+from ._errors import ConfigurationError, MissingLibraryError, OutlookError
+
+
+def normalize_user(value):
+    """None for /me; otherwise the key as given, refusing empty or blank strings."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise ConfigurationError("user is empty: give an object id or a user principal name, or omit it for /me.")
+    if value != value.strip():
+        raise ConfigurationError("user %r has leading or trailing white space: remove it." % value)
+    return value
+
+
+def run_module(module, work):
+    """Connects, runs work(client) -> dict for exit_json, and reports any typed error once."""
+    try:
+        client = connect(module.params, register_secret=module.no_log_values.add)
+        result = work(client)
+    except MissingLibraryError as exc:
+        module.fail_json(msg="%s. %s" % (exc.msg, missing_required_lib(exc.library)), exception=exc.exception)
+    except OutlookError as exc:
+        module.fail_json(**exc.fail_kwargs())
+    module.exit_json(**result)

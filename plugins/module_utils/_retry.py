@@ -1,0 +1,100 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""When and how long to wait before retrying a request. Pure logic: clock, sleep and randomness are injected."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+
+# Throttling and transient gateway errors; Graph asks clients to retry these (graph-photo-api.md section 5).
+RETRY_STATUSES = frozenset((429, 503, 504))
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a Retry-After header: integer or fractional seconds, or an HTTP-date.
+
+    Returns None when the header is missing or unreadable, so the caller falls back to backoff.
+    """
+    if value is None:
+        return None
+    value = str(value).strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is not None:
+        if seconds != seconds or seconds in (float("inf"), float("-inf")):
+            return None
+        return max(0.0, seconds)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if now is None:
+        now = time.time()
+    return max(0.0, when.timestamp() - now)
+
+
+class RetryPolicy:
+    """Capped exponential backoff with full jitter, bounded by attempts and by total time.
+
+    A server's Retry-After wins over the computed backoff (it is what Graph asks for); when it asks for
+    more than the remaining time budget the request gives up instead of retrying early.
+    """
+
+    def __init__(self, max_attempts=6, base_delay=0.5, max_delay=30.0, max_total=120.0,
+                 sleep=time.sleep, clock=time.monotonic, rand=random.random, wall_clock=time.time):
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_total = max_total
+        self.sleep = sleep
+        self.clock = clock
+        self.rand = rand
+        self.wall_clock = wall_clock
+
+    def backoff(self, attempt):
+        """Delay before retry number `attempt` (1-based) when the server gave no Retry-After."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        # Half fixed, half random: spreads parallel clients without ever retrying instantly.
+        return ceiling / 2 + self.rand() * ceiling / 2
+
+    def start(self):
+        return RetryState(self)
+
+
+class RetryState:
+    """The retry budget of one logical request."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.attempt = 0
+        self.started = policy.clock()
+        self.waited = 0.0
+
+    def next_delay(self, retry_after=None):
+        """Delay before the next attempt, or None when the budget is spent (give up)."""
+        self.attempt += 1
+        policy = self.policy
+        if self.attempt >= policy.max_attempts:
+            return None
+        asked = parse_retry_after(retry_after, now=policy.wall_clock())
+        delay = asked if asked is not None else policy.backoff(self.attempt)
+        remaining = policy.max_total - (policy.clock() - self.started)
+        if delay > remaining:
+            return None
+        return delay
+
+    def wait(self, delay):
+        self.waited += delay
+        self.policy.sleep(delay)

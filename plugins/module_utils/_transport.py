@@ -1,0 +1,169 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""HTTP over one keep-alive requests.Session: TLS settings, bearer token, retries, typed errors.
+
+This and the token library it feeds (msal) are the only code that opens connections.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from ._errors import GraphError, MissingLibraryError, TransportError
+from ._retry import RETRY_STATUSES, RetryPolicy
+
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from requests.auth import AuthBase
+except ImportError:
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+    AuthBase = object
+    _SessionBase = object
+else:
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+    _SessionBase = requests.Session
+
+USER_AGENT = "o365.outlook-ansible/0.1.0"
+
+
+def require_requests():
+    if not HAS_REQUESTS:
+        raise MissingLibraryError("requests is needed to talk to the API", "requests", REQUESTS_IMPORT_ERROR)
+
+
+class TlsSession(_SessionBase):
+    """A Session whose TLS settings always apply and that never leaks credentials.
+
+    - verify is passed per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
+      (psf/requests#3829), which would silently ignore ca_path and validate_certs.
+    - On a redirect the Authorization header is dropped when the host changes, and ~/.netrc is never
+      consulted (requests would otherwise put netrc credentials on the redirected request).
+    """
+
+    def __init__(self, verify=True, timeout=30.0, pool_size=10):
+        super().__init__()
+        self.verify = verify
+        self.default_timeout = timeout
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+        self.headers["User-Agent"] = USER_AGENT
+
+    def request(self, method, url, *args, **kwargs):  # pylint: disable=arguments-differ
+        if kwargs.get("verify") is None:
+            kwargs["verify"] = self.verify
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+    def rebuild_auth(self, prepared_request, response):
+        if "Authorization" in prepared_request.headers and self.should_strip_auth(response.request.url, prepared_request.url):
+            del prepared_request.headers["Authorization"]
+
+
+def tls_verify_setting(validate_certs, ca_path):
+    if not validate_certs:
+        return False
+    return ca_path or True
+
+
+class BearerAuth(AuthBase):
+    """Sets the token at send time. Being the session's auth also keeps requests from using ~/.netrc."""
+
+    def __init__(self, token_provider):
+        self.token_provider = token_provider
+
+    def __call__(self, request):
+        request.headers["Authorization"] = "Bearer " + self.token_provider.token()
+        return request
+
+
+def _error_from_response(response, method, url):
+    code = message = request_id = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        code = error.get("code")
+        message = error.get("message")
+        inner = error.get("innerError") or error.get("innererror") or {}
+        if isinstance(inner, dict):
+            request_id = inner.get("request-id")
+    elif response.text:
+        message = response.text.strip()[:200]
+    request_id = request_id or response.headers.get("request-id")
+    return GraphError(response.status_code, code, message, request_id=request_id, method=method, url=url,
+                      retry_after=response.headers.get("Retry-After"))
+
+
+class ApiTransport:
+    """Sends API requests with the bearer token; retries throttling, gateway errors and dropped connections."""
+
+    def __init__(self, session, token_provider, retry_policy=None):
+        require_requests()
+        self.session = session
+        self.session.auth = BearerAuth(token_provider)
+        self.token_provider = token_provider
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.stats = {"requests": 0, "retries": 0, "throttled": 0}
+
+    def request(self, method, url, data=None, headers=None, json_body=None):
+        """Returns the successful response; raises GraphError or TransportError."""
+        retry = self.retry_policy.start()
+        refreshed = False
+        while True:
+            self.stats["requests"] += 1
+            try:
+                response = self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=True)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                delay = retry.next_delay()
+                if delay is None:
+                    raise TransportError("%s %s failed after %d attempts: %s" % (method, url, retry.attempt, _describe(exc)),
+                                         method=method, url=url) from None
+                self._wait(retry, delay)
+                continue
+            status = response.status_code
+            if status == 401 and not refreshed and self.token_provider.can_refresh:
+                # An expired or revoked token: get a new one once, then retry the same request.
+                refreshed = True
+                response.close()
+                self.token_provider.refresh()
+                continue
+            if status in RETRY_STATUSES:
+                if status == 429:
+                    self.stats["throttled"] += 1
+                delay = retry.next_delay(response.headers.get("Retry-After"))
+                if delay is None:
+                    raise _error_from_response(response, method, url)
+                response.close()
+                self._wait(retry, delay)
+                continue
+            if status >= 400:
+                raise _error_from_response(response, method, url)
+            return response
+
+    def _wait(self, retry, delay):
+        self.stats["retries"] += 1
+        retry.wait(delay)
+
+
+def _describe(exc):
+    """A short reason for a connection failure, without the long urllib3 wrapper chain."""
+    text = str(exc)
+    for marker in ("CERTIFICATE_VERIFY_FAILED", "Connection refused", "timed out", "Name or service not known",
+                   "RemoteDisconnected", "Connection aborted", "Connection reset"):
+        if marker in text:
+            hint = ""
+            if marker == "CERTIFICATE_VERIFY_FAILED":
+                hint = " (set ca_path to the CA that signed the server certificate)"
+            return "%s: %s%s" % (type(exc).__name__, marker, hint)
+    return "%s: %s" % (type(exc).__name__, text[:300])

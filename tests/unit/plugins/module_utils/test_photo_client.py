@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, GraphError
+from ansible_collections.o365.outlook.plugins.module_utils._photo_client import (
+    GraphDialect, OutlookV2Dialect, PhotoClient, UserNotFoundError)
+from ansible_collections.o365.outlook.plugins.module_utils._transport import ApiTransport
+from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, Reply, graph_error
+
+GRAPH = "https://graph.example/v1.0"
+V2 = "https://outlook.example/api/v2.0"
+
+GRAPH_META = {"@odata.mediaContentType": "image/jpeg", "@odata.mediaEtag": "\"BA09D118\"", "id": "240X240", "width": 240, "height": 240}
+V2_META = {"@odata.mediaContentType": "image/jpeg", "@odata.mediaEtag": "\"BA09D118\"", "Id": "240X240", "Width": 240, "Height": 240}
+V2_PLACEHOLDER = {"@odata.mediaContentType": "image/gif", "@odata.mediaEtag": "", "Id": "1X1", "Width": 1, "Height": 1}
+
+
+@pytest.fixture
+def graph(session, retry_policy):
+    return PhotoClient(ApiTransport(session, FakeTokens(), retry_policy), GraphDialect(GRAPH))
+
+
+@pytest.fixture
+def outlook(session, retry_policy):
+    return PhotoClient(ApiTransport(session, FakeTokens(), retry_policy), OutlookV2Dialect(V2))
+
+
+@pytest.mark.parametrize("user, path", [
+    (None, "/me/photo"),
+    ("adele@contoso.com", "/users/adele%40contoso.com/photo"),
+    ("john_fabrikam.com#EXT#@contoso.onmicrosoft.com", "/users/john_fabrikam.com%23EXT%23%40contoso.onmicrosoft.com/photo"),
+    ("o'brien@contoso.com", "/users/o%27brien%40contoso.com/photo"),
+    ("zoë@contoso.com", "/users/zo%C3%AB%40contoso.com/photo"),
+    ("a+b%c/d?e@x", "/users/a%2Bb%25c%2Fd%3Fe%40x/photo"),
+    ("0b9e6f1a-3c0e-4a55-9d6f-2f2a2f6a8a11", "/users/0b9e6f1a-3c0e-4a55-9d6f-2f2a2f6a8a11/photo"),
+])
+def test_graph_user_is_one_path_segment(user, path):
+    assert GraphDialect(GRAPH).photo_url(user) == GRAPH + path
+    assert GraphDialect(GRAPH).photo_url(user, value=True) == GRAPH + path + "/$value"
+
+
+@pytest.mark.parametrize("user, path", [
+    (None, "/me/photo"),
+    ("adele@contoso.com", "/Users('adele%40contoso.com')/photo"),
+    ("o'brien@contoso.com", "/Users('o%27%27brien%40contoso.com')/photo"),
+    ("a/b?c#d", "/Users('a%2Fb%3Fc%23d')/photo"),
+])
+def test_outlook_v2_user_is_one_odata_key(user, path):
+    assert OutlookV2Dialect(V2).photo_url(user) == V2 + path
+
+
+def test_graph_metadata_is_parsed_and_etag_unquoted(adapter, graph):
+    adapter.expect("GET", "/users/a/photo", Reply(200, json_body=GRAPH_META))
+    meta = graph.get_metadata("a")
+    assert meta.to_dict() == dict(id="240X240", width=240, height=240, content_type="image/jpeg", etag="BA09D118")
+
+
+@pytest.mark.parametrize("code", ["ImageNotFound", "ErrorItemNotFound"])
+def test_graph_no_photo_404_means_none(adapter, graph, code):
+    adapter.expect("GET", "/users/a/photo", graph_error(404, code))
+    assert graph.get_metadata("a") is None
+
+
+def test_graph_placeholder_means_none(adapter, graph):
+    adapter.expect("GET", "/users/a/photo", Reply(200, json_body={
+        "@odata.mediaContentType": "image/gif", "@odata.mediaEtag": "", "id": "1x1", "width": 1, "height": 1}))
+    assert graph.get_metadata("a") is None
+
+
+def test_unknown_user_is_a_clear_error(adapter, graph):
+    adapter.expect("GET", "/users/nobody/photo", graph_error(404, "Request_ResourceNotFound", "Resource 'nobody' does not exist"))
+    with pytest.raises(UserNotFoundError, match="user 'nobody' was not found"):
+        graph.get_metadata("nobody")
+
+
+def test_forbidden_names_the_permission(adapter, graph):
+    adapter.expect("PUT", "/photo/$value", graph_error(403, "ErrorAccessDenied", "Access is denied."))
+    with pytest.raises(GraphError, match="ProfilePhoto.ReadWrite.All"):
+        graph.put_content("a", b"x", "image/jpeg")
+
+
+def test_me_with_app_token_explains(adapter, graph):
+    adapter.expect("GET", "/me/photo", graph_error(400, "BadRequest", "/me request is only valid with delegated authentication flow."))
+    with pytest.raises(GraphError, match="set user for app-only auth"):
+        graph.get_metadata(None)
+
+
+def test_content_put_and_delete(adapter, graph):
+    adapter.expect("GET", "/photo/$value", Reply(200, content=b"\xff\xd8\xffdata"))
+    adapter.expect("PUT", "/photo/$value", Reply(200))
+    adapter.expect("DELETE", "/photo/$value", Reply(204))
+    assert graph.get_content("a") == b"\xff\xd8\xffdata"
+    graph.put_content("a", b"bytes", "image/png")
+    graph.delete_content("a")
+    put = adapter.sent[1]
+    assert put["headers"]["Content-Type"] == "image/png"
+    assert put["body"] == b"bytes"
+
+
+def test_delete_of_missing_photo_is_fine(adapter, graph):
+    adapter.expect("DELETE", "/photo/$value", graph_error(404, "ImageNotFound"))
+    graph.delete_content("a")
+
+
+def test_outlook_v2_metadata_placeholder_and_patch(adapter, outlook):
+    adapter.expect("GET", "/Users('a')/photo", Reply(200, json_body=V2_META))
+    adapter.expect("GET", "/Users('b')/photo", Reply(200, json_body=V2_PLACEHOLDER))
+    adapter.expect("PATCH", "/Users('a')/photo/$value", Reply(200))
+    assert outlook.get_metadata("a").to_dict()["id"] == "240X240"
+    assert outlook.get_metadata("b") is None
+    outlook.put_content("a", b"x", "image/jpeg")
+
+
+def test_outlook_v2_cannot_delete(outlook):
+    with pytest.raises(ConfigurationError, match="use api=graph for state=absent"):
+        outlook.delete_content("a")

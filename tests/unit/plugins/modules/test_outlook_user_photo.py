@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from PIL import Image
+
+from ansible_collections.o365.outlook.plugins.module_utils import _module
+from ansible_collections.o365.outlook.plugins.module_utils._errors import AuthenticationError
+from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo
+from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_reconcile import FakeClient
+
+
+@pytest.fixture
+def jpeg(tmp_path):
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (10, 120, 200)).save(buffer, "JPEG")
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(buffer.getvalue())
+    return str(path), buffer.getvalue()
+
+
+@pytest.fixture
+def run(monkeypatch, capfd):
+    def runner(args, client):
+        seen = {}
+
+        def fake_connect(params, register_secret=None):
+            seen["params"] = params
+            register_secret("runtime-token-value")
+            return client
+
+        monkeypatch.setattr(_module, "connect", fake_connect)
+        with patch_module_args(dict(args, access_token="given-token")):
+            with pytest.raises(SystemExit) as caught:
+                outlook_user_photo.main()
+        out = json.loads(capfd.readouterr().out)
+        out["_rc"] = caught.value.code
+        return out
+    return runner
+
+
+def test_upload_then_idempotent(run, jpeg):
+    path, data = jpeg
+    client = FakeClient()
+    first = run(dict(user="adele@contoso.com", src=path), client)
+    assert first["changed"] is True and first["_rc"] == 0
+    assert first["sha256"] == hashlib.sha256(data).hexdigest()
+    assert first["photo"]["width"] == 100  # what the (fake) service reports after the write
+    second = run(dict(user="adele@contoso.com", src=path), client)
+    assert second["changed"] is False
+    assert len(client.writes) == 1
+
+
+def test_check_and_diff_mode(run, jpeg):
+    path, _ = jpeg
+    client = FakeClient(photo=b"old")
+    result = run(dict(user="a", src=path, _ansible_check_mode=True, _ansible_diff=True), client)
+    assert result["changed"] is True and client.writes == []
+    assert result["photo"]["width"] == 96 and result["photo"]["height"] == 64
+    assert result["diff"]["before"]["sha256"] == hashlib.sha256(b"old").hexdigest()
+    assert result["diff"]["after"]["width"] == 96
+
+
+def test_no_diff_key_without_diff_mode(run, jpeg):
+    path, _ = jpeg
+    assert "diff" not in run(dict(user="a", src=path), FakeClient())
+
+
+def test_src_required_for_present(run):
+    result = run(dict(user="a"), FakeClient())
+    assert result["failed"] is True
+    assert "state is present but all of the following are missing: src" in result["msg"]
+
+
+def test_bad_src_fails_before_any_request(run, tmp_path):
+    client = FakeClient(photo=b"old")
+    result = run(dict(user="a", src=str(tmp_path / "nope.jpg")), client)
+    assert result["failed"] is True and "does not exist" in result["msg"]
+    assert client.reads == [] and client.writes == []
+
+
+@pytest.mark.parametrize("user", ["", "   ", " padded@x.com"])
+def test_blank_or_padded_user_is_refused(run, jpeg, user):
+    result = run(dict(user=user, src=jpeg[0]), FakeClient())
+    assert result["failed"] is True and "user" in result["msg"]
+
+
+def test_absent(run):
+    client = FakeClient(photo=b"old")
+    result = run(dict(user="a", state="absent"), client)
+    assert result["changed"] is True and client.writes == [("delete", "a")]
+    assert result["photo"] is None
+
+
+def test_typed_error_becomes_one_failure_without_secrets(run, jpeg, monkeypatch):
+    class Failing(FakeClient):
+        def get_metadata(self, user):
+            raise AuthenticationError("Could not get a token: AADSTS7000215: Invalid client secret provided. runtime-token-value",
+                                      error="invalid_client", error_codes=[7000215])
+    result = run(dict(user="a", src=jpeg[0], client_secret="super-secret"), Failing())
+    assert result["failed"] is True
+    assert "AADSTS7000215" in result["msg"]
+    assert result["auth_error_codes"] == [7000215]
+    text = json.dumps(result)
+    assert "runtime-token-value" not in text and "super-secret" not in text and "given-token" not in text
+
+
+def test_aliases_and_connection_defaults(run, jpeg):
+    client = FakeClient()
+    result = run(dict(upn="x@y", src=jpeg[0]), client)
+    assert result["user"] == "x@y"
+    assert client.writes[0][1] == "x@y"
