@@ -1,0 +1,435 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The emulator's HTTPS server: TLS with a fresh trustme CA, one thread per keep-alive connection, routing to the Entra,
+Graph and Outlook handlers, and the control API under /_emulator (no auth, not written to the request log)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import trustme
+
+from . import images
+from .entra import Entra
+from .graph import GraphApi, graph_error, split_segments
+from .state import DEFAULT_CLIENTS, GRAPH_RESOURCE, Photo, Request, Response, State
+
+MAX_API_BODY = 64 * 1024 * 1024  # larger bodies are read and thrown away (the 4 MB check still sees their size)
+MAX_CONTROL_BODY = 1024 * 1024 * 1024
+HANDSHAKE_TIMEOUT = 10
+IDLE_TIMEOUT = 120  # seconds a keep-alive connection may sit idle before its thread gives up
+CONTROL_PREFIX = "/_emulator"
+
+
+class _TlsServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer whose TLS handshake runs in the connection's thread, so a slow client never stalls accept()."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+
+    def __init__(self, address, handler, ssl_context, app):
+        self.ssl_context = ssl_context
+        self.app = app
+        self._connections = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        return self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def finish_request(self, request, client_address):
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        request.do_handshake()
+        super().finish_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        # Clients that vanish, time out or fail the handshake are normal; only a real bug deserves a traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+    def close_connections(self):
+        """Wake the threads still holding keep-alive connections, so a stopped emulator really is gone."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)  # the plain socket's shutdown: no TLS goodbye needed
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = IDLE_TIMEOUT
+    wbufsize = 64 * 1024  # status line, headers and a small body leave in one write
+    server_version = "GraphEmulator/1.0"
+
+    def version_string(self):
+        return self.server_version
+
+    def log_message(self, format, *args):
+        """Silent: the request log lives in memory; no per-request disk or console I/O."""
+
+    def do_GET(self):
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _serve(self):
+        raw_path, dummy, query = self.path.partition("?")
+        is_control = raw_path == CONTROL_PREFIX or raw_path.startswith(CONTROL_PREFIX + "/")
+        body, size = self._read_body(MAX_CONTROL_BODY if is_control else MAX_API_BODY)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        host = headers.get("host") or "%s:%d" % self.server.server_address[:2]
+        req = Request(self.command, raw_path, query, headers, body, host, body_size=size)
+        try:
+            resp = self.server.app.handle(req, is_control)
+        except Exception:
+            traceback.print_exc()  # an emulator bug: say so loudly, answer like Graph would
+            resp = graph_error(req, 500, "InternalServerError", "The emulator failed on this request; see its log.")
+        if resp.drop:
+            self.close_connection = True  # fault "drop": close without a single byte of answer
+            return
+        self._send(req, resp)
+
+    def _read_body(self, limit):
+        """(body, size); a body over the limit is drained and dropped so the client still gets an answer."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            try:
+                data = self._read_chunked()
+            except ValueError:  # a malformed chunk size: answer, then hang up
+                self.close_connection = True
+                data = b""
+            return data, len(data)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            return b"", 0
+        if length <= limit:
+            return self.rfile.read(length), length
+        remaining = length
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        return b"", length
+
+    def _read_chunked(self):
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _send(self, req, resp):
+        self.send_response(resp.status)
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
+        self.send_header("request-id", req.request_id)
+        self.send_header("client-request-id", req.client_request_id)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.end_headers()
+        if resp.body:
+            self.wfile.write(resp.body)
+
+
+class _App:
+    """Routing by path prefix; every API request is logged before its answer is sent."""
+
+    def __init__(self, state, info):
+        self.state = state
+        self.graph = GraphApi(state)
+        self.entra = Entra(state)
+        self.control = ControlApi(state, info)
+
+    def handle(self, req, is_control):
+        if is_control:
+            return self.control.handle(req)
+        if req.path.startswith("/v1.0/") or req.path == "/v1.0":
+            resp = self.graph.handle_graph(req)
+        elif req.path.startswith("/api/v2.0/"):
+            resp = self.graph.handle_outlook(req)
+        else:
+            resp = self.entra.handle(req)
+        self.state.record(req, resp)
+        return resp
+
+
+def _control_error(status, message):
+    return Response.json(status, {"error": message})
+
+
+def _no_user(key):
+    return _control_error(404, "no user %r" % key)
+
+
+def _json_body(req):
+    try:
+        return json.loads(req.body.decode("utf-8") or "{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("the body must be JSON: %s" % exc) from exc
+
+
+def _int_field(body, name, default, low, high):
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError("%s must be an integer from %d to %d" % (name, low, high))
+    return value
+
+
+def _string_list(body, name, default):
+    value = body.get(name, default)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("%s must be a list of strings" % name)
+    return value
+
+
+class ControlApi:
+    """/_emulator/...: seed users and photos, register clients, mint tokens, switch behaviours, read the request log."""
+
+    def __init__(self, state, info):
+        self.state = state
+        self.info = info
+        self._routes = (
+            ("GET", ("health",), self._health),
+            ("GET", ("info",), self._info),
+            ("POST", ("reset",), self._reset),
+            ("GET", ("users",), self._list_users),
+            ("POST", ("users",), self._add_users),
+            ("POST", ("users", "generate"), self._generate_users),
+            ("GET", ("users", "*"), self._get_user),
+            ("DELETE", ("users", "*"), self._delete_user),
+            ("PUT", ("users", "*", "photo"), self._put_photo),
+            ("DELETE", ("users", "*", "photo"), self._delete_photo),
+            ("POST", ("clients",), self._register_client),
+            ("POST", ("tokens",), self._mint_token),
+            ("POST", ("tokens", "expire"), self._expire_tokens),
+            ("GET", ("requests",), self._get_requests),
+            ("DELETE", ("requests",), self._clear_requests),
+            ("GET", ("behaviours",), self._get_behaviours),
+            ("PUT", ("behaviours",), self._put_behaviours),
+        )
+
+    def handle(self, req):
+        segments = split_segments(req.path)[1:]
+        path_known = False
+        for method, pattern, handler in self._routes:
+            if len(pattern) != len(segments) or not all(part in ("*", seg) for part, seg in zip(pattern, segments)):
+                continue
+            path_known = True
+            if method == req.method:
+                args = [seg for part, seg in zip(pattern, segments) if part == "*"]
+                try:
+                    return handler(req, *args)
+                except ValueError as exc:
+                    return _control_error(400, str(exc))
+        if path_known:
+            return _control_error(405, "method %s is not offered on %s" % (req.method, req.path))
+        return _control_error(404, "no control endpoint %s" % req.path)
+
+    # ----------------------------------------------------------------- endpoints
+
+    @staticmethod
+    def _health(req):
+        del req
+        return Response.json(200, {"ok": True})
+
+    def _info(self, req):
+        del req
+        return Response.json(200, self.info)
+
+    def _reset(self, req):
+        del req
+        self.state.reset()
+        return Response.json(200, {"ok": True})
+
+    def _list_users(self, req):
+        del req
+        return Response.json(200, {"users": [user.view() for user in self.state.all_users()]})
+
+    def _add_users(self, req):
+        specs = _json_body(req).get("users")
+        if not isinstance(specs, list):
+            raise ValueError('the body must be {"users": [...]}')
+        return Response.json(200, {"users": [user.view() for user in self.state.add_users(specs)]})
+
+    def _generate_users(self, req):
+        body = _json_body(req)
+        ratio = body.get("photo_ratio", 0.0)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+            raise ValueError("photo_ratio must be a number from 0.0 to 1.0")
+        domain, prefix = body.get("domain", self.state.tenant_domain), body.get("prefix", "user")
+        if not isinstance(domain, str) or not isinstance(prefix, str) or not domain or not prefix:
+            raise ValueError("domain and prefix must be non-empty strings")
+        users = self.state.generate_users(_int_field(body, "count", None, 1, 1_000_000), domain, prefix, ratio,
+                                          _int_field(body, "photo_size", 96, 1, 2048))
+        return Response.json(200, {"created": len(users), "with_photo": sum(1 for user in users if user.photo),
+                                   "first": users[0].upn, "last": users[-1].upn})
+
+    def _get_user(self, req, key):
+        del req
+        user = self.state.find_user(key)
+        return Response.json(200, user.view()) if user else _no_user(key)
+
+    def _delete_user(self, req, key):
+        del req
+        if not self.state.delete_user(key):
+            return _no_user(key)
+        return Response.json(200, {"deleted": True})
+
+    def _put_photo(self, req, key):
+        content_type = req.headers.get("content-type", "").split(";")[0].strip() or None
+        try:
+            photo = Photo.from_bytes(req.body, content_type)
+        except images.ImageError as exc:
+            raise ValueError("the body is not an image: %s" % exc) from exc
+        return self._store(key, photo)
+
+    def _delete_photo(self, req, key):
+        del req
+        return self._store(key, None)
+
+    def _store(self, key, photo):
+        user = self.state.find_user(key)
+        if user is None:
+            return _no_user(key)
+        self.state.set_photo(user, photo, propagate=False)  # the oracle writes exactly these bytes, at once
+        return Response.json(200, user.view())
+
+    def _register_client(self, req):
+        return Response.json(200, self.state.register_client(_json_body(req)).view())
+
+    def _mint_token(self, req):
+        body = _json_body(req)
+        client_id = body.get("client_id") or DEFAULT_CLIENTS[0]["client_id"]
+        expires_in = _int_field(body, "expires_in", 3599, -10 ** 9, 10 ** 9)
+        resource = body.get("resource", GRAPH_RESOURCE)
+        if not isinstance(client_id, str) or not isinstance(resource, str):
+            raise ValueError("client_id and resource must be strings")
+        if body.get("user") is not None:
+            user = self.state.find_user(str(body["user"]))
+            if user is None:
+                return _no_user(body["user"])
+            scopes = _string_list(body, "scopes", ["ProfilePhoto.ReadWrite.All"])
+            value, token = self.state.issue_token("delegated", client_id, resource, expires_in, scopes=scopes, user_id=user.id)
+        else:
+            client = self.state.get_client(client_id)
+            roles = _string_list(body, "roles", list(client.roles) if client else ["ProfilePhoto.ReadWrite.All"])
+            value, token = self.state.issue_token("app", client_id, resource, expires_in, roles=roles)
+        return Response.json(200, {"access_token": value, "token_type": "Bearer", "expires_in": expires_in, "kind": token.kind,
+                                   "client_id": client_id, "user": token.user_id, "resource": token.resource})
+
+    def _expire_tokens(self, req):
+        del req
+        return Response.json(200, {"expired": self.state.expire_tokens()})
+
+    def _get_requests(self, req):
+        since = req.query.get("since", "0")
+        if not since.lstrip("-").isdigit():
+            raise ValueError("since must be an integer")
+        entries, last_seq = self.state.requests_since(int(since))
+        return Response.json(200, {"requests": entries, "last_seq": last_seq})
+
+    def _clear_requests(self, req):
+        del req
+        self.state.clear_log()
+        return Response.json(200, {"ok": True})
+
+    def _get_behaviours(self, req):
+        del req
+        return Response.json(200, self.state.get_behaviours())
+
+    def _put_behaviours(self, req):
+        return Response.json(200, self.state.update_behaviours(_json_body(req)))
+
+
+class EmulatorServer:
+    """The whole emulator on one HTTPS port. start() returns once it listens; use as a context manager in tests."""
+
+    def __init__(self, state_dir, port=0, host="127.0.0.1"):
+        self.state_dir = os.path.abspath(state_dir)
+        self.host = host
+        self.requested_port = port
+        self.state = State()
+        self.info = {}
+        self._httpd = None
+        self._thread = None
+
+    def start(self):
+        if self._httpd is not None:
+            return self
+        os.makedirs(self.state_dir, exist_ok=True)
+        ca = trustme.CA()
+        ca_path = os.path.join(self.state_dir, "ca.pem")
+        ca.cert_pem.write_to_path(ca_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        self._httpd = _TlsServer((self.host, self.requested_port), _Handler, context, _App(self.state, self.info))
+        self.info.update(self._describe(self._httpd.server_address[1], ca_path))
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="emulator-accept", daemon=True)
+        self._thread.start()
+        return self
+
+    def _describe(self, port, ca_path):
+        url_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        origin = "https://%s:%d" % (url_host, port)
+        return {
+            "graph_url": origin + "/v1.0",
+            "outlook_url": origin + "/api/v2.0",
+            "authority_host": origin,
+            "authority": "%s/%s" % (origin, self.state.tenant_id),
+            "control_url": origin + CONTROL_PREFIX,
+            "ca_path": ca_path,
+            "identity_endpoint": origin + "/msi/token",
+            "identity_header": self.state.identity_header,
+            "imds_host": origin,
+            "tenant_id": self.state.tenant_id,
+            "tenant_domain": self.state.tenant_domain,
+            "host": url_host,
+            "port": port,
+            "pid": os.getpid(),
+            "state_dir": self.state_dir,
+        }
+
+    def stop(self):
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._httpd.close_connections()
+        self._thread.join(5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()

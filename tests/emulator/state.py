@@ -1,0 +1,674 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Tenant state of the emulator: users and photos, app registrations, managed identities, tokens, behaviours, request log.
+
+Also holds the two small wire objects (Request, Response) that the API modules share, so that a $batch item can be
+run through exactly the same handlers as a real HTTP request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import copy
+import dataclasses
+import hashlib
+import json
+import random
+import re
+import secrets
+import threading
+import time
+import uuid
+import zlib
+from urllib.parse import parse_qsl
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from . import images
+
+TENANT_ID = "00000000-0000-4000-8000-00000000c0de"
+TENANT_DOMAIN = "contoso.onmicrosoft.com"
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+STANDARD_SIZES = (48, 64, 96, 120, 240, 360, 432, 504, 648)
+MAX_LOG_ENTRIES = 1_000_000
+
+DEFAULT_CLIENTS = (
+    {"client_id": "11111111-1111-4111-8111-111111111111", "secret": "emulator-secret-value", "roles": ["ProfilePhoto.ReadWrite.All"]},
+    {"client_id": "22222222-2222-4222-8222-222222222222", "secret": "emulator-readonly-secret", "roles": ["ProfilePhoto.Read.All"]},
+)
+SYSTEM_IDENTITY_CLIENT_ID = "55555555-5555-4555-8555-555555555555"
+USER_IDENTITY = {
+    "client_id": "33333333-3333-4333-8333-333333333333",
+    "object_id": "44444444-4444-4444-8444-444444444444",
+    "resource_id": "/subscriptions/00000000-0000-4000-8000-000000000000/resourcegroups/emulator/providers/"
+                   "Microsoft.ManagedIdentity/userAssignedIdentities/emulator-identity",
+}
+DEFAULT_USERS = (
+    ("ade1e000-0000-4000-8000-000000000001", "adele.vance@contoso.onmicrosoft.com", "Adele Vance", False),
+    ("a1e80000-0000-4000-8000-000000000002", "alex.wilber@contoso.onmicrosoft.com", "Alex Wilber", True),
+    ("3e6a0000-0000-4000-8000-000000000003", "megan.bowen@contoso.onmicrosoft.com", "Megan Bowen", False),
+    ("70400000-0000-4000-8000-000000000004", "john_fabrikam.com#EXT#@contoso.onmicrosoft.com", "John (Fabrikam)", False),
+    ("0b810000-0000-4000-8000-000000000005", "o'brien@contoso.onmicrosoft.com", "Siobhan O'Brien", False),
+    ("20e00000-0000-4000-8000-000000000006", "zo\u00eb.m\u00fcller@contoso.onmicrosoft.com", "Zo\u00eb M\u00fcller", False),
+    ("a0b0c0d0-0000-4000-8000-000000000007", "a+b%c/d?e@contoso.onmicrosoft.com", "A+B Tricky", False),
+)
+# Deterministic ids for generated users: uuid5 in a namespace of our own.
+_GENERATED_NAMESPACE = uuid.UUID("6f1c8a52-3b7e-4c1d-9a0e-2d5b7c9e0f11")
+
+DEFAULT_BEHAVIOURS = {
+    "reencode": False,
+    "no_photo": "404",
+    "no_photo_code": "ImageNotFound",
+    "id_case": "lower",
+    "write_status": 200,
+    "latency_ms": 0,
+    "jitter_ms": 0,
+    "propagation_delay_s": 0,
+    "throttle": None,
+    "mailbox_concurrency": None,
+    "faults": [],
+    "graph_audiences": [GRAPH_RESOURCE, GRAPH_APP_ID],
+    "outlook_audiences": [GRAPH_RESOURCE, GRAPH_APP_ID, "https://outlook.office.com", "https://outlook.office365.com"],
+}
+
+
+# --------------------------------------------------------------------------- wire objects
+
+class Request:
+    """One API call as the handlers see it: a real HTTP request or one item of a $batch."""
+
+    def __init__(self, method, path, query_string="", headers=None, body=b"", host="127.0.0.1", batch=False, body_size=None):
+        self.method = method.upper()
+        self.path = path  # raw, still percent-encoded
+        self.query_string = query_string
+        self.query = dict(parse_qsl(query_string, keep_blank_values=True))
+        self.headers = headers or {}  # lower-case names
+        self.body = body
+        self.body_size = len(body) if body_size is None else body_size
+        self.host = host
+        self.batch = batch
+        self.request_id = str(uuid.uuid4())
+        self.client_request_id = self.headers.get("client-request-id") or self.request_id
+        self.log = {}  # what the handlers learn on the way: api, user, client_id, token_kind, credential
+
+    @property
+    def base_url(self):
+        return "https://" + self.host
+
+
+class Response:
+    """What a handler answers; drop=True means: close the connection without answering."""
+
+    def __init__(self, status, body=b"", content_type=None, headers=None, drop=False):
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        if content_type:
+            self.headers["Content-Type"] = content_type
+        self.drop = drop
+
+    @classmethod
+    def json(cls, status, obj, headers=None):
+        return cls(status, json.dumps(obj).encode("utf-8"), "application/json", headers)
+
+    @property
+    def content_type(self):
+        return self.headers.get("Content-Type", "")
+
+
+# --------------------------------------------------------------------------- tenant objects
+
+def etag_of(data: bytes) -> str:
+    """The quoted 8-hex-digit etag Graph shows in @odata.mediaEtag; it changes whenever the bytes change."""
+    return '"%08X"' % (zlib.crc32(data) & 0xFFFFFFFF)
+
+
+@dataclasses.dataclass(frozen=True)
+class Photo:
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+    etag: str
+    sha256: str
+    resized: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)  # (w, h) -> JPEG bytes
+
+    @classmethod
+    def from_bytes(cls, data: bytes, content_type: str | None = None, full_decode: bool = True) -> Photo:
+        """Raises images.ImageError when the bytes are not an image."""
+        detected, width, height = images.inspect(data, full=full_decode)
+        return cls(data, content_type or detected, width, height, etag_of(data), hashlib.sha256(data).hexdigest())
+
+    def sizes(self):
+        """(width, height) pairs Graph lists in /photos: the standard squares that fit, plus the stored size."""
+        found = [(size, size) for size in STANDARD_SIZES if size <= min(self.width, self.height)]
+        if (self.width, self.height) not in found:
+            found.append((self.width, self.height))
+        return found
+
+    def view(self):
+        return {"content_type": self.content_type, "width": self.width, "height": self.height,
+                "sha256": self.sha256, "size": len(self.data), "etag": self.etag}
+
+
+@dataclasses.dataclass
+class User:
+    id: str
+    upn: str
+    display_name: str
+    mail: str | None
+    photo: Photo | None = None
+    # Propagation delay: until stale_until (monotonic clock) readers still see stale_photo.
+    stale_photo: Photo | None = None
+    stale_until: float = 0.0
+
+    @property
+    def user_type(self):
+        return "Guest" if "#ext#" in self.upn.lower() else "Member"
+
+    def visible_photo(self) -> Photo | None:
+        """The photo API readers see now (lock-free: the writer sets stale_photo before stale_until)."""
+        if time.monotonic() < self.stale_until:
+            return self.stale_photo
+        return self.photo
+
+    def view(self):
+        return {"id": self.id, "userPrincipalName": self.upn, "displayName": self.display_name, "mail": self.mail,
+                "userType": self.user_type, "has_photo": self.photo is not None,
+                "photo": self.photo.view() if self.photo else None}
+
+
+def _thumbprint(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclasses.dataclass
+class Client:
+    """An app registration."""
+    client_id: str
+    secret: str | None
+    certificate: x509.Certificate | None
+    roles: tuple
+    expires_in: int
+
+    @property
+    def x5t(self):
+        return _thumbprint(self.certificate.fingerprint(hashes.SHA1())) if self.certificate else None
+
+    @property
+    def x5t_s256(self):
+        return _thumbprint(self.certificate.fingerprint(hashes.SHA256())) if self.certificate else None
+
+    def view(self):
+        return {"client_id": self.client_id, "has_secret": self.secret is not None, "has_certificate": self.certificate is not None,
+                "x5t": self.x5t, "roles": list(self.roles), "expires_in": self.expires_in}
+
+
+@dataclasses.dataclass
+class ManagedIdentity:
+    client_id: str
+    roles: tuple
+    system: bool
+    object_id: str | None = None
+    resource_id: str | None = None
+
+
+@dataclasses.dataclass
+class Token:
+    kind: str  # "app" | "delegated"
+    client_id: str | None
+    tenant_id: str
+    roles: frozenset  # lower-case app roles (kind app)
+    scopes: frozenset  # lower-case delegated scopes (kind delegated)
+    user_id: str | None
+    resource: str  # normalised: no trailing slash, no /.default
+    expires_at: float  # epoch seconds
+
+
+def normalize_resource(value: str) -> str:
+    """'https://graph.microsoft.com/.default' and 'https://graph.microsoft.com/' both become 'https://graph.microsoft.com'."""
+    value = value.strip()
+    if value.endswith("/.default"):
+        value = value[:-len("/.default")]
+    return value.rstrip("/")
+
+
+# --------------------------------------------------------------------------- behaviour validation
+
+def _check_bool(value):
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _check_number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError("must be a number >= 0")
+    return value
+
+
+def _check_positive_int_or_null(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("must be null or an integer >= 1")
+    return value
+
+
+def _choice(*options):
+    def check(value):
+        value = str(value)
+        if value not in options:
+            raise ValueError("must be one of %s" % ", ".join(options))
+        return value
+    return check
+
+
+def _check_write_status(value):
+    if value not in (200, 204, "200", "204"):
+        raise ValueError("must be 200 or 204")
+    return int(value)
+
+
+def _check_retry_after(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("retry_after must be a string or a number")
+    return str(value)
+
+
+def _check_throttle(value):
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError('must be null or {"every": N, "retry_after": "2.128"}')
+    every = _check_positive_int_or_null(value.get("every"))
+    if every is None:
+        raise ValueError("every must be an integer >= 1")
+    return {"every": every, "retry_after": _check_retry_after(value.get("retry_after", "2.128")) or "2.128"}
+
+
+def _check_fault(fault):
+    if not isinstance(fault, dict):
+        raise ValueError("each fault must be an object")
+    status = fault.get("status")
+    if status != "drop" and (isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599):
+        raise ValueError('status must be an HTTP error status (400-599) or "drop"')
+    pattern = fault.get("path_regex", ".*")
+    try:
+        re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        raise ValueError("path_regex does not compile: %s" % exc) from exc
+    count = _check_positive_int_or_null(fault.get("count", 1))
+    return {"method": str(fault.get("method", "*")).upper(), "path_regex": pattern, "status": status,
+            "count": count or 1, "retry_after": _check_retry_after(fault.get("retry_after"))}
+
+
+def _check_faults(value):
+    if not isinstance(value, list):
+        raise ValueError("must be a list")
+    return [_check_fault(fault) for fault in value]
+
+
+def _check_audiences(value):
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("must be a list of strings")
+    return [normalize_resource(item) for item in value]
+
+
+_BEHAVIOUR_CHECKS = {
+    "reencode": _check_bool,
+    "no_photo": _choice("404", "placeholder"),
+    "no_photo_code": _choice("ImageNotFound", "ErrorItemNotFound"),
+    "id_case": _choice("lower", "upper"),
+    "write_status": _check_write_status,
+    "latency_ms": _check_number,
+    "jitter_ms": _check_number,
+    "propagation_delay_s": _check_number,
+    "throttle": _check_throttle,
+    "mailbox_concurrency": _check_positive_int_or_null,
+    "faults": _check_faults,
+    "graph_audiences": _check_audiences,
+    "outlook_audiences": _check_audiences,
+}
+
+
+# --------------------------------------------------------------------------- the state
+
+class State:
+    """Everything the emulator knows. One lock guards the tenant, another the request log; both are held briefly."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self.identity_header = secrets.token_urlsafe(24)  # per run, survives reset (clients hold it in their env)
+        self.tenant_id = TENANT_ID
+        self.tenant_domain = TENANT_DOMAIN
+        self._seq = 0
+        self._log = []
+        self._by_id = {}
+        self._by_upn = {}
+        self._order = None
+        self._clients = {}
+        self._identities = []
+        self._tokens = {}
+        self._inflight = {}
+        self._graph_count = 0
+        self.behaviours = copy.deepcopy(DEFAULT_BEHAVIOURS)
+        self.reset()
+
+    # ----------------------------------------------------------------- reset and seed
+
+    def reset(self):
+        """Default seed, default behaviours, no tokens, empty request log."""
+        with self._lock:
+            self._by_id, self._by_upn, self._order = {}, {}, None
+            self._clients = {}
+            self._tokens = {}
+            self._inflight = {}
+            self._graph_count = 0
+            self.behaviours = copy.deepcopy(DEFAULT_BEHAVIOURS)
+            for user_id, upn, name, has_photo in DEFAULT_USERS:
+                photo = Photo.from_bytes(images.make_jpeg(240, 240, 1)) if has_photo else None
+                mail = "john@fabrikam.com" if "#EXT#" in upn else upn
+                self._put_user_locked(User(user_id, upn, name, mail, photo))
+            for spec in DEFAULT_CLIENTS:
+                client = self._client_from_spec(spec)
+                self._clients[client.client_id.lower()] = client
+            self._identities = [
+                ManagedIdentity(SYSTEM_IDENTITY_CLIENT_ID, ("ProfilePhoto.ReadWrite.All",), True),
+                ManagedIdentity(USER_IDENTITY["client_id"], ("ProfilePhoto.ReadWrite.All",), False,
+                                USER_IDENTITY["object_id"], USER_IDENTITY["resource_id"]),
+            ]
+        self.clear_log()
+
+    # ----------------------------------------------------------------- users
+
+    def _remove_locked(self, user):
+        self._by_id.pop(user.id.lower(), None)
+        self._by_upn.pop(user.upn.lower(), None)
+        self._order = None
+
+    def _put_user_locked(self, user):
+        for old in (self._by_id.get(user.id.lower()), self._by_upn.get(user.upn.lower())):
+            if old is not None:
+                self._remove_locked(old)
+        self._by_id[user.id.lower()] = user
+        self._by_upn[user.upn.lower()] = user
+        self._order = None
+
+    def find_user(self, key: str) -> User | None:
+        """By object id or UPN, case-insensitive."""
+        key = key.lower()
+        return self._by_id.get(key) or self._by_upn.get(key)
+
+    def all_users(self):
+        with self._lock:
+            return [self._by_upn[key] for key in self._ordered_keys_locked()]
+
+    def _ordered_keys_locked(self):
+        if self._order is None:
+            self._order = sorted(self._by_upn)
+        return self._order
+
+    def users_page(self, after: str | None, top: int):
+        """Users in a stable order (UPN, case-insensitive) after the key `after`; returns (users, key for the next page or None)."""
+        with self._lock:
+            order = self._ordered_keys_locked()
+            start = bisect.bisect_right(order, after) if after else 0
+            keys = order[start:start + top]
+            users = [self._by_upn[key] for key in keys]
+            more = start + top < len(order)
+        return users, (keys[-1] if more and keys else None)
+
+    def add_users(self, specs) -> list:
+        """Create or replace users from control-API specs; validates everything before changing anything."""
+        users = [self._user_from_spec(spec) for spec in specs]
+        with self._lock:
+            for user in users:
+                existing = self._by_upn.get(user.upn.lower())
+                if user.id is None:
+                    user.id = existing.id if existing else str(uuid.uuid4())
+                self._put_user_locked(user)
+        return users
+
+    @staticmethod
+    def _user_from_spec(spec):
+        if not isinstance(spec, dict) or not isinstance(spec.get("userPrincipalName"), str) or "@" not in spec["userPrincipalName"]:
+            raise ValueError("each user needs a userPrincipalName like name@domain")
+        upn = spec["userPrincipalName"]
+        photo = None
+        if spec.get("photo_b64"):
+            try:
+                data = base64.b64decode(spec["photo_b64"], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("photo_b64 of %s is not base64" % upn) from exc
+            try:
+                photo = Photo.from_bytes(data, full_decode=False)
+            except images.ImageError as exc:
+                raise ValueError("photo_b64 of %s is not an image: %s" % (upn, exc)) from exc
+        user_id = spec.get("id")
+        if user_id is not None and not isinstance(user_id, str):
+            raise ValueError("id must be a string")
+        mail = spec.get("mail", None if "#ext#" in upn.lower() else upn)
+        return User(user_id, upn, spec.get("displayName") or upn.split("@")[0], mail, photo)
+
+    def generate_users(self, count, domain=TENANT_DOMAIN, prefix="user", photo_ratio=0.0, photo_size=96):
+        """prefix00001@domain ...: deterministic ids and photos; photo_ratio of them (evenly spread) get a tiny JPEG."""
+        width = max(5, len(str(count)))
+        users = []
+        for index in range(1, count + 1):
+            upn = "%s%0*d@%s" % (prefix, width, index, domain)
+            # User i has a photo when floor(i * ratio) steps up: exactly round-down(count * ratio) photos, evenly spread.
+            has_photo = int(index * photo_ratio) != int((index - 1) * photo_ratio)
+            photo = Photo.from_bytes(images.make_jpeg(photo_size, photo_size, index, 75), full_decode=False) if has_photo else None
+            users.append(User(str(uuid.uuid5(_GENERATED_NAMESPACE, upn.lower())), upn, "%s %0*d" % (prefix.title(), width, index), upn, photo))
+        with self._lock:
+            for user in users:
+                self._put_user_locked(user)
+        return users
+
+    def delete_user(self, key) -> bool:
+        with self._lock:
+            user = self.find_user(key)
+            if user is None:
+                return False
+            self._remove_locked(user)
+            return True
+
+    def set_photo(self, user: User, photo: Photo | None, propagate: bool = True):
+        """Store (or clear, photo=None) a user's photo. With propagate and a propagation delay, readers keep
+        seeing what they saw before the write until the delay has passed."""
+        with self._lock:
+            delay = self.behaviours["propagation_delay_s"] if propagate else 0
+            if delay > 0:
+                user.stale_photo = user.visible_photo()
+                user.stale_until = time.monotonic() + delay
+            else:
+                user.stale_until = 0.0
+                user.stale_photo = None
+            user.photo = photo
+
+    # ----------------------------------------------------------------- app registrations and managed identities
+
+    @staticmethod
+    def _client_from_spec(spec):
+        if not isinstance(spec, dict) or not isinstance(spec.get("client_id"), str) or not spec["client_id"]:
+            raise ValueError("client_id is required")
+        certificate = None
+        if spec.get("certificate_pem"):
+            try:
+                certificate = x509.load_pem_x509_certificate(spec["certificate_pem"].encode("ascii"))
+            except (ValueError, TypeError, UnicodeEncodeError) as exc:
+                raise ValueError("certificate_pem is not a PEM certificate") from exc
+        roles = spec.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+            raise ValueError("roles must be a list of strings")
+        expires_in = spec.get("expires_in", 3599)
+        if isinstance(expires_in, bool) or not isinstance(expires_in, int):
+            raise ValueError("expires_in must be an integer")
+        secret = spec.get("secret")
+        if secret is not None and not isinstance(secret, str):
+            raise ValueError("secret must be a string")
+        return Client(spec["client_id"], secret, certificate, tuple(roles), expires_in)
+
+    def register_client(self, spec) -> Client:
+        client = self._client_from_spec(spec)
+        with self._lock:
+            self._clients[client.client_id.lower()] = client
+        return client
+
+    def get_client(self, client_id) -> Client | None:
+        return self._clients.get((client_id or "").lower())
+
+    def find_identity(self, client_id=None, object_id=None, resource_id=None) -> ManagedIdentity | None:
+        """No selector: the system-assigned identity; otherwise the user-assigned one that matches."""
+        for identity in self._identities:
+            if client_id is not None:
+                if identity.client_id.lower() == client_id.lower() and not identity.system:
+                    return identity
+            elif object_id is not None:
+                if (identity.object_id or "").lower() == object_id.lower():
+                    return identity
+            elif resource_id is not None:
+                if (identity.resource_id or "").lower() == resource_id.lower():
+                    return identity
+            elif identity.system:
+                return identity
+        return None
+
+    # ----------------------------------------------------------------- tokens
+
+    def issue_token(self, kind, client_id, resource, ttl, roles=(), scopes=(), user_id=None):
+        """Mint an opaque access token; returns (token string, Token)."""
+        value = secrets.token_urlsafe(32)
+        token = Token(kind, client_id, self.tenant_id, frozenset(r.lower() for r in roles), frozenset(s.lower() for s in scopes),
+                      user_id, normalize_resource(resource), time.time() + ttl)
+        with self._lock:
+            self._tokens[value] = token
+        return value, token
+
+    def lookup_token(self, value) -> Token | None:
+        return self._tokens.get(value)
+
+    def expire_tokens(self) -> int:
+        past = time.time() - 1
+        with self._lock:
+            for token in self._tokens.values():
+                token.expires_at = min(token.expires_at, past)
+            return len(self._tokens)
+
+    # ----------------------------------------------------------------- behaviours
+
+    def get_behaviours(self):
+        with self._lock:
+            return copy.deepcopy(self.behaviours)
+
+    def update_behaviours(self, patch):
+        """Validate and merge a partial behaviour object; unknown keys are an error."""
+        if not isinstance(patch, dict):
+            raise ValueError("behaviours must be a JSON object")
+        checked = {}
+        for key, value in patch.items():
+            if key not in _BEHAVIOUR_CHECKS:
+                raise ValueError("unknown behaviour %r (known: %s)" % (key, ", ".join(sorted(_BEHAVIOUR_CHECKS))))
+            try:
+                checked[key] = _BEHAVIOUR_CHECKS[key](value)
+            except ValueError as exc:
+                raise ValueError("%s: %s" % (key, exc)) from exc
+        with self._lock:
+            self.behaviours.update(checked)
+            if "throttle" in checked:
+                self._graph_count = 0  # "every Nth" counts from the moment it is set
+            return copy.deepcopy(self.behaviours)
+
+    def latency_seconds(self) -> float:
+        latency, jitter = self.behaviours["latency_ms"], self.behaviours["jitter_ms"]
+        if not latency and not jitter:
+            return 0.0
+        return max(0.0, latency + random.uniform(-jitter, jitter)) / 1000.0
+
+    def count_graph_request(self) -> str | None:
+        """Count one Graph request; returns the Retry-After value when this one is the throttled Nth."""
+        with self._lock:
+            throttle = self.behaviours["throttle"]
+            if not throttle:
+                return None
+            self._graph_count += 1
+            return throttle["retry_after"] if self._graph_count % throttle["every"] == 0 else None
+
+    def take_fault(self, method, path):
+        """The first configured fault matching this request, with one of its count consumed; None if none matches."""
+        with self._lock:
+            faults = self.behaviours["faults"]
+            for index, fault in enumerate(faults):
+                if fault["method"] in ("*", method) and re.search(fault["path_regex"], path):
+                    fault["count"] -= 1
+                    if fault["count"] <= 0:
+                        del faults[index]
+                    return dict(fault)
+        return None
+
+    def enter_mailbox(self, user_id) -> bool:
+        """Take one in-flight slot of a user's mailbox; False when mailbox_concurrency slots are already taken."""
+        with self._lock:
+            limit = self.behaviours["mailbox_concurrency"]
+            current = self._inflight.get(user_id, 0)
+            if limit is not None and current >= limit:
+                return False
+            self._inflight[user_id] = current + 1
+            return True
+
+    def leave_mailbox(self, user_id):
+        with self._lock:
+            current = self._inflight.get(user_id, 0) - 1
+            if current > 0:
+                self._inflight[user_id] = current
+            else:
+                self._inflight.pop(user_id, None)
+
+    # ----------------------------------------------------------------- request log
+
+    def record(self, req: Request, resp: Response):
+        """Append one request-log entry. Never holds a token, secret or assertion: only facts about them."""
+        api = req.log.get("api")
+        is_write = api in ("graph", "outlook_v2") and req.method in ("PUT", "PATCH") and req.body
+        entry = {
+            "time": time.time(),
+            "api": api,
+            "method": req.method,
+            "path": req.path,
+            "query": req.query_string,
+            "status": 0 if resp.drop else resp.status,
+            "dropped": resp.drop,
+            "user": req.log.get("user"),
+            "client_id": req.log.get("client_id"),
+            "token_kind": req.log.get("token_kind"),
+            "credential": req.log.get("credential"),
+            "content_type": req.headers.get("content-type"),
+            "body_size": req.body_size,
+            "body_sha256": hashlib.sha256(req.body).hexdigest() if is_write else None,
+            "batch": req.batch,
+            "retry_after": resp.headers.get("Retry-After"),
+            "request_id": req.request_id,
+            "client_request_id": req.client_request_id,
+        }
+        with self._log_lock:
+            self._seq += 1
+            entry["seq"] = self._seq
+            self._log.append(entry)
+            if len(self._log) > MAX_LOG_ENTRIES:
+                del self._log[:MAX_LOG_ENTRIES // 10]
+
+    def requests_since(self, since=0):
+        with self._log_lock:
+            start = bisect.bisect_right(self._log, since, key=lambda entry: entry["seq"])
+            return self._log[start:], self._seq
+
+    def clear_log(self):
+        with self._log_lock:
+            self._log = []

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The command line: start --background, info, stop, as separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+RUN_PY = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "emulator", "run.py"))
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, RUN_PY] + list(args), capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_start_background_info_stop(tmp_path):
+    state_dir = str(tmp_path / "emu")
+    started = _run("start", "--state-dir", state_dir, "--background")
+    assert started.returncode == 0, started.stderr
+    info = json.loads(started.stdout.strip().splitlines()[-1])
+    try:
+        assert info["graph_url"] == "https://127.0.0.1:%d/v1.0" % info["port"]
+        assert os.path.exists(info["ca_path"]) and os.path.exists(os.path.join(state_dir, "emulator.pid"))
+        assert json.loads(_run("info", "--state-dir", state_dir).stdout) == info
+        with requests.Session() as session:
+            session.trust_env = False
+            health = session.get(info["control_url"] + "/health", verify=info["ca_path"], timeout=5)
+            assert health.json() == {"ok": True}
+        assert _run("start", "--state-dir", state_dir, "--background").returncode == 1  # already running
+    finally:
+        stopped = _run("stop", "--state-dir", state_dir)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(info["control_url"] + "/health", verify=info["ca_path"], timeout=2)
+    again = _run("stop", "--state-dir", state_dir)
+    assert again.returncode == 0 and "not running" in again.stdout
+    assert _run("info", "--state-dir", state_dir).returncode == 1
