@@ -13,11 +13,13 @@ or truncated file is caught before anything is sent.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import struct
 
 from ._errors import SourceImageError
+from ._pillow import load_pillow
 
 # "The size of the photo you can update to is limited to 4 MB." (graph-photo-api.md section 3)
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
@@ -113,12 +115,16 @@ def inspect_image(data):
 
 
 class SourceImage:
-    """The bytes that would be uploaded, with their hash and header facts."""
+    """The bytes that would be uploaded, with their hash and header facts.
 
-    def __init__(self, path, data, info):
+    conversion says what was done to the file to make it acceptable (None when sent as is).
+    """
+
+    def __init__(self, path, data, info, conversion=None):
         self.path = path
         self.data = data
         self.info = info
+        self.conversion = conversion
         self.sha256 = hashlib.sha256(data).hexdigest()
 
     @property
@@ -152,18 +158,82 @@ def read_source_bytes(path):
         raise SourceImageError("src %s cannot be read: %s." % (path, exc.strerror), path) from None
 
 
-def load_source(path, max_bytes=MAX_PHOTO_BYTES):
-    """A SourceImage ready to upload, or SourceImageError naming the problem and the fix."""
+# Formats Pillow can usually open; they are converted to JPEG rather than refused.
+CONVERTIBLE = ("gif", "bmp", "webp", "tiff")
+JPEG_QUALITY = 90
+
+
+def load_source(path, max_bytes=MAX_PHOTO_BYTES, convert=True):
+    """A SourceImage ready to upload, or SourceImageError naming the problem and the fix.
+
+    JPEG and PNG within max_bytes are sent as they are. With convert (and Pillow), other formats
+    become JPEG and larger images are scaled down until they fit; without Pillow that is an error
+    that says what to install. Every check happens before any request is sent.
+    """
     data = read_source_bytes(path)
     image_format = sniff_format(data)
-    if image_format not in ("jpeg", "png"):
+    if image_format in ("jpeg", "png"):
+        info = inspect_image(data)
+        if info is None:
+            raise SourceImageError("src %s looks like %s but its header cannot be read: the file is truncated or corrupt."
+                                   % (path, image_format.upper()), path)
+        if len(data) <= max_bytes:
+            return SourceImage(path, data, info)
+        reason = "%d bytes is over the service's limit of %d bytes (4 MB)" % (len(data), max_bytes)
+    elif image_format in CONVERTIBLE:
+        reason = "the service takes JPEG or PNG, not %s" % image_format.upper()
+    else:
         found = ("a %s image" % image_format.upper()) if image_format else "not an image this module knows"
         raise SourceImageError("src %s is %s: the service takes JPEG or PNG. Convert it to JPEG first." % (path, found), path)
-    info = inspect_image(data)
-    if info is None:
-        raise SourceImageError("src %s looks like %s but its header cannot be read: the file is truncated or corrupt."
-                               % (path, image_format.upper()), path)
-    if len(data) > max_bytes:
-        raise SourceImageError("src %s is %d bytes; the service accepts at most %d bytes (4 MB). Make it smaller."
-                               % (path, len(data), max_bytes), path)
-    return SourceImage(path, data, info)
+
+    if not convert:
+        raise SourceImageError("src %s cannot be sent as it is: %s. Allow conversion (convert=true, needs Pillow) "
+                               "or prepare the file yourself." % (path, reason), path)
+    load_pillow("src %s: %s, so it must be converted" % (path, reason))
+    return _convert_to_jpeg(path, data, image_format, max_bytes)
+
+
+def _open_image(path, data, image_format):
+    image_module = load_pillow()
+    from PIL import ImageOps  # pylint: disable=import-outside-toplevel
+    try:
+        image = image_module.open(io.BytesIO(data))
+        image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise SourceImageError("src %s is a %s file that cannot be decoded (%s): the file is damaged." % (
+            path, image_format.upper(), exc), path) from None
+    # Camera photos store their rotation in EXIF; the service shows the pixels as they are.
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA")
+        flat = image_module.new("RGBA", image.size, (255, 255, 255, 255))
+        flat.alpha_composite(image)
+        image = flat
+    return image.convert("RGB")
+
+
+def _encode_jpeg(image):
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return buffer.getvalue()
+
+
+def _convert_to_jpeg(path, data, image_format, max_bytes):
+    """Re-encodes as JPEG, scaling down until it fits. Same input, same bytes: reruns stay idempotent."""
+    image_module = load_pillow()
+    resample = getattr(image_module, "Resampling", image_module).LANCZOS
+    image = _open_image(path, data, image_format)
+    original = image.size
+    encoded = _encode_jpeg(image)
+    rounds = 0
+    while len(encoded) > max_bytes:
+        rounds += 1
+        if rounds > 12:
+            raise SourceImageError("src %s could not be brought under %d bytes." % (path, max_bytes), path)
+        # JPEG size grows roughly with the pixel count: aim a little under the limit.
+        scale = min(0.9, (max_bytes / float(len(encoded))) ** 0.5 * 0.95)
+        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+        image = image.resize(size, resample)
+        encoded = _encode_jpeg(image)
+    conversion = "%s %dx%d to JPEG %dx%d" % (image_format.upper(), original[0], original[1], image.width, image.height)
+    return SourceImage(path, encoded, ImageInfo("jpeg", image.width, image.height), conversion=conversion)
