@@ -108,8 +108,8 @@ requirements:
   - requests >= 2.25
   - msal >= 1.31 (unless O(access_token) is used)
 notes:
-  - Authentication is chosen in this order, the first one set wins: O(access_token), O(managed_identity),
-    O(client_secret), O(client_certificate_path).
+  - Authentication is chosen in this order, the first one set wins; O(access_token), O(managed_identity),
+    O(client_secret), then O(client_certificate_path).
   - A token is requested once per task. If the API answers 401 the token is requested again once and the
     request is retried.
 """

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 
@@ -31,7 +32,7 @@ def parse_retry_after(value, now=None):
     except ValueError:
         seconds = None
     if seconds is not None:
-        if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        if not math.isfinite(seconds):
             return None
         return max(0.0, seconds)
     try:

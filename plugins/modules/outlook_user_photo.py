@@ -14,7 +14,7 @@ description:
   - Reports the photo's dimensions, and in diff mode the SHA-256 and dimensions before and after.
   - The image is read on the host that runs the module; API modules usually run on C(localhost).
 author:
-  - o365.outlook maintainers
+  - o365.outlook maintainers (@o365-outlook)
 options:
   user:
     description:

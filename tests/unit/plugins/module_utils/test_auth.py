@@ -176,7 +176,7 @@ def test_pem_with_key_and_certificate(tmp_path):
 
 
 def test_pem_without_key_is_refused(tmp_path):
-    _, cert_pem, _ = make_certificate(tmp_path)
+    cert_pem = make_certificate(tmp_path)[1]
     path = tmp_path / "cert-only.pem"
     path.write_bytes(cert_pem)
     with pytest.raises(ConfigurationError, match="found 0 key"):
@@ -195,7 +195,7 @@ def test_missing_certificate_file():
 
 
 def test_certificate_used_when_no_secret(fake_msal, tmp_path):
-    key_pem, cert_pem, _ = make_certificate(tmp_path)
+    key_pem, cert_pem = make_certificate(tmp_path)[:2]
     path = tmp_path / "app.pem"
     path.write_bytes(key_pem + cert_pem)
     fake = fake_msal()

@@ -68,7 +68,7 @@ def test_no_write_when_bytes_match():
 
 def test_replace_when_bytes_differ():
     client = FakeClient(photo=b"old")
-    changed, result, _ = ensure_present(client, "a", source(), check_mode=False)
+    changed, result = ensure_present(client, "a", source(), check_mode=False)[:2]
     assert changed and client.writes == [("put", "a", "image/jpeg")]
     assert result["previous_sha256"] == sha(b"old")
 
@@ -91,7 +91,7 @@ def test_absent_removes_and_reports_previous_hash():
 
 def test_absent_is_ok_without_photo_and_reads_only_metadata():
     client = FakeClient()
-    changed, result, _ = ensure_absent(client, "a", check_mode=False)
+    changed, result = ensure_absent(client, "a", check_mode=False)[:2]
     assert not changed and client.writes == []
     assert client.reads == [("metadata", "a")]
     assert result["previous_sha256"] is None
@@ -99,5 +99,5 @@ def test_absent_is_ok_without_photo_and_reads_only_metadata():
 
 def test_absent_check_mode():
     client = FakeClient(photo=b"old")
-    changed, _, _ = ensure_absent(client, None, check_mode=True)
+    changed = ensure_absent(client, None, check_mode=True)[0]
     assert changed and client.writes == []

@@ -69,7 +69,7 @@ def test_429_then_success_honours_fractional_retry_after(adapter, session, retry
 
 def test_connection_errors_are_retried_then_reported(adapter, session, sleeps):
     policy = RetryPolicy(max_attempts=3, sleep=sleeps.append, rand=lambda: 0.0)
-    for _ in range(3):
+    for dummy in range(3):
         adapter.expect("GET", "/photo", Reply(raises=requests.exceptions.ConnectionError("Connection refused by peer")))
     with pytest.raises(TransportError, match="failed after 3 attempts: ConnectionError: Connection refused"):
         ApiTransport(session, FakeTokens(), policy).request("GET", URL)
@@ -78,7 +78,7 @@ def test_connection_errors_are_retried_then_reported(adapter, session, sleeps):
 
 def test_throttling_that_never_ends_surfaces_the_graph_error(adapter, session, sleeps):
     policy = RetryPolicy(max_attempts=2, sleep=sleeps.append)
-    for _ in range(2):
+    for dummy in range(2):
         adapter.expect("PUT", "/photo", graph_error(429, "TooManyRequests", "Please retry again later.", headers={"Retry-After": "1"}))
     with pytest.raises(GraphError) as caught:
         ApiTransport(session, FakeTokens(), policy).request("PUT", URL, data=b"x")

@@ -57,7 +57,7 @@ def test_upload_then_idempotent(run, jpeg):
 
 
 def test_check_and_diff_mode(run, jpeg):
-    path, _ = jpeg
+    path = jpeg[0]
     client = FakeClient(photo=b"old")
     result = run(dict(user="a", src=path, _ansible_check_mode=True, _ansible_diff=True), client)
     assert result["changed"] is True and client.writes == []
@@ -67,7 +67,7 @@ def test_check_and_diff_mode(run, jpeg):
 
 
 def test_no_diff_key_without_diff_mode(run, jpeg):
-    path, _ = jpeg
+    path = jpeg[0]
     assert "diff" not in run(dict(user="a", src=path), FakeClient())
 
 
