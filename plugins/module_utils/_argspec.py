@@ -15,6 +15,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleFallbackNotFound, env_fallback
 
+from ._compare import DEFAULT_PIXEL_TOLERANCE
+
 CLOUDS = ("global", "usgov", "usgovdod", "china")
 
 # Names Azure CLI / azure-identity users already have in AZURE_CLOUD.
@@ -51,6 +53,18 @@ def connection_argument_spec():
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
         timeout=dict(type="float", default=30.0),
+    )
+
+
+def photo_policy_options():
+    """Options that steer the decision and the write, shared by the single-user and the bulk module."""
+    return dict(
+        compare=dict(type="str", choices=["auto", "sha256", "pixels"], default="auto"),
+        pixel_tolerance=dict(type="float", default=DEFAULT_PIXEL_TOLERANCE),
+        only_if_missing=dict(type="bool", default=False),
+        backup_dir=dict(type="path"),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=60),
     )
 
 

@@ -23,8 +23,8 @@ COMPARE_SIZE = 64
 
 # Mean absolute difference per channel (0-255) at or under which two images count as the same
 # picture. Chosen by measurement (docs/docsite/rst/guide_idempotency.rst): re-encoding the same
-# photo stays under 2; different people's photos differ by 20 or more.
-DEFAULT_PIXEL_TOLERANCE = 5.0
+# photo stays under 3; different photos differ by 16 or more.
+DEFAULT_PIXEL_TOLERANCE = 4.0
 
 # Aspect ratios further apart than this cannot be the same picture, whatever the pixels say.
 _ASPECT_SLACK = 0.02

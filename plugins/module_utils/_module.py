@@ -12,6 +12,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ._connection import connect
 from ._errors import ConfigurationError, MissingLibraryError, OutlookError
+from ._reconcile import PhotoPolicy
 
 
 def normalize_user(value):
@@ -23,6 +24,18 @@ def normalize_user(value):
     if value != value.strip():
         raise ConfigurationError("user %r has leading or trailing white space: remove it." % value)
     return value
+
+
+def photo_policy(module):
+    """PhotoPolicy from the options of photo_policy_options(), refusing values that cannot work."""
+    params = module.params
+    if params["pixel_tolerance"] < 0 or params["pixel_tolerance"] > 255:
+        raise ConfigurationError("pixel_tolerance must be between 0 and 255, got %s." % params["pixel_tolerance"])
+    if params["wait_timeout"] <= 0:
+        raise ConfigurationError("wait_timeout must be a positive number of seconds, got %s." % params["wait_timeout"])
+    return PhotoPolicy(compare=params["compare"], pixel_tolerance=params["pixel_tolerance"],
+                       only_if_missing=params["only_if_missing"], backup_dir=params["backup_dir"],
+                       wait=params["wait"], wait_timeout=params["wait_timeout"], warn=module.warn)
 
 
 def run_module(module, work):

@@ -32,9 +32,64 @@ options:
     default: present
   src:
     description:
-      - Path of a JPEG or PNG image of at most 4 MB on the host that runs the module.
+      - Path of the image on the host that runs the module. JPEG or PNG of at most 4 MB are sent as they are.
+      - With O(convert=true) and Pillow installed, GIF, BMP, WebP and TIFF images are converted to JPEG and larger
+        images are scaled down until they fit 4 MB.
       - Required with O(state=present).
     type: path
+  convert:
+    description:
+      - Convert images the service does not take (other formats, over 4 MB) to a JPEG that fits, instead of failing.
+      - Needs Pillow only when a conversion is needed. The same file always converts to the same bytes, so
+        reruns stay idempotent.
+    type: bool
+    default: true
+  compare:
+    description:
+      - How to decide whether the user's current photo already is the image in O(src).
+      - V(sha256) uploads unless the bytes the service returns are exactly the bytes of O(src). The service
+        re-encodes stored photos, so against a real tenant this usually uploads on every run.
+      - V(pixels) decodes both images, scales them to the same small size and treats them as equal when the mean
+        difference per colour channel is at most O(pixel_tolerance). Needs Pillow.
+      - V(auto) treats equal bytes as equal, and otherwise compares pixels when Pillow is installed; without
+        Pillow it behaves like V(sha256) and warns.
+    type: str
+    choices: [auto, sha256, pixels]
+    default: auto
+  pixel_tolerance:
+    description:
+      - Largest mean difference per colour channel (0 to 255) at which two images count as the same photo with
+        O(compare=pixels) or O(compare=auto).
+      - The default was measured on natural and synthetic photos as above what re-encoding or downscaling the same
+        photo changes (at most 2.9) and far below the difference between two different photos (16 and more);
+        see the idempotency guide.
+    type: float
+    default: 4.0
+  only_if_missing:
+    description:
+      - Set the photo only for a user who has none; an existing photo, even a different one, is left alone.
+      - Useful for a default picture that must never replace one the user chose.
+    type: bool
+    default: false
+  backup_dir:
+    description:
+      - Directory on the host that runs the module where the current photo is saved before it is replaced or
+        removed. Created if missing (mode 0700).
+      - Files are named C(<user>.<UTC timestamp>.<ext>); characters of the user that could leave the directory
+        are replaced by C(_).
+    type: path
+  wait:
+    description:
+      - After a write, poll until the service serves the new state (new photo, or no photo), so that later
+        tasks read what this task wrote.
+      - Other Microsoft 365 apps (Teams, Outlook, SharePoint) can take hours to show a new photo whatever this says.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait with O(wait=true) before failing.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - o365.outlook._connection
   - o365.outlook._attributes
@@ -50,7 +105,12 @@ attributes:
     description: A second run with the same image sends no write.
 notes:
   - Needs the Microsoft Graph application permission C(ProfilePhoto.ReadWrite.All) (or C(User.ReadWrite.All))
-    with admin consent; reading alone needs C(ProfilePhoto.Read.All).
+    with admin consent; reading alone needs C(ProfilePhoto.Read.All). With a delegated token for the signed-in
+    user (no O(user)), C(User.ReadWrite) is enough.
+  - Microsoft 365 re-encodes the photos it stores, so the bytes read back differ from the bytes uploaded.
+    Keep O(compare=auto) with Pillow installed for idempotent reruns against a real tenant.
+  - A new photo can take hours to appear in Teams, Outlook and SharePoint; O(wait) only covers the photo API itself.
+  - The Outlook REST v2.0 API (O(api=outlook_v2)) cannot remove photos; O(state=absent) needs O(api=graph).
 seealso:
   - name: Update profilePhoto (Microsoft Graph)
     description: The API call this module makes to set a photo.
@@ -119,21 +179,48 @@ photo:
       type: str
   sample: {id: 240x240, width: 240, height: 240, content_type: image/jpeg, etag: BA09D118}
 sha256:
-  description: SHA-256 of the image in O(src), what was (or would be) uploaded; null with O(state=absent).
+  description:
+    - SHA-256 of what was (or would be) uploaded, after any conversion; null with O(state=absent).
   returned: always
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 previous_sha256:
-  description: SHA-256 of the photo the user had before the task; null when there was none.
+  description:
+    - SHA-256 of the photo the user had before the task, as the service returned it; null when there was none,
+      or when O(only_if_missing=true) found a photo and left it unread.
+  returned: always
+  type: str
+comparison:
+  description: How the current photo was compared with O(src); null with O(state=absent).
+  returned: always
+  type: dict
+  contains:
+    method:
+      description:
+        - V(none) (the user had no photo), V(sha256) (equal or unequal bytes), V(pixels) (decoded and compared),
+          or V(only_if_missing) (a photo exists and was kept).
+      type: str
+    distance:
+      description: Mean difference per colour channel (0 to 255) when pixels were compared, 0 for equal bytes.
+      type: float
+  sample: {method: pixels, distance: 0.41}
+backup_file:
+  description: Path of the saved previous photo, when O(backup_dir) is set and the photo was replaced or removed.
+  returned: always
+  type: str
+  sample: /var/backups/photos/adele.vance@contoso.com.20261127T101500123456Z.jpg
+conversion:
+  description: What was done to O(src) to make it acceptable, for example V(GIF 800x800 to JPEG 800x800); null when sent as is.
   returned: always
   type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec
+from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec, photo_policy_options
+from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.o365.outlook.plugins.module_utils._image import load_source
-from ansible_collections.o365.outlook.plugins.module_utils._module import normalize_user, run_module
+from ansible_collections.o365.outlook.plugins.module_utils._module import normalize_user, photo_policy, run_module
 from ansible_collections.o365.outlook.plugins.module_utils._reconcile import ensure_absent, ensure_present
 
 
@@ -142,6 +229,8 @@ def build_module():
         user=dict(type="str", aliases=["user_id", "upn"]),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         src=dict(type="path"),
+        convert=dict(type="bool", default=True),
+        **photo_policy_options()
     )
     return AnsibleModule(argument_spec=spec, supports_check_mode=True, required_if=[("state", "present", ["src"])])
 
@@ -151,12 +240,18 @@ def main():
     params = module.params
 
     def work(client):
+        # Everything that can be refused is refused here, before the first request.
         user = normalize_user(params["user"])
+        policy = photo_policy(module)
         if params["state"] == "present":
-            source = load_source(params["src"])
-            changed, result, diff = ensure_present(client, user, source, module.check_mode)
+            source = load_source(params["src"], convert=params["convert"])
+            changed, result, diff = ensure_present(client, user, source, module.check_mode, policy)
+            result["conversion"] = source.conversion
         else:
-            changed, result, diff = ensure_absent(client, user, module.check_mode)
+            if params["api"] == "outlook_v2":
+                raise ConfigurationError("The Outlook REST v2.0 API cannot remove a photo: use api=graph for state=absent.")
+            changed, result, diff = ensure_absent(client, user, module.check_mode, policy)
+            result["conversion"] = None
         result["changed"] = changed
         if module._diff:
             result["diff"] = diff

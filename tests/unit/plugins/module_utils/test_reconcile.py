@@ -2,39 +2,72 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+
+import pytest
+from PIL import Image
 
 from ansible_collections.o365.outlook.plugins.module_utils._image import ImageInfo, SourceImage
 from ansible_collections.o365.outlook.plugins.module_utils._photo_client import PhotoMetadata
-from ansible_collections.o365.outlook.plugins.module_utils._reconcile import ensure_absent, ensure_present
+from ansible_collections.o365.outlook.plugins.module_utils._propagation import WaitTimeoutError
+from ansible_collections.o365.outlook.plugins.module_utils._reconcile import PhotoPolicy, ensure_absent, ensure_present
 
 
 class FakeClient:
-    """In-memory photo store with the PhotoClient interface; records writes."""
+    """In-memory photo store with the PhotoClient interface; records reads and writes.
 
-    def __init__(self, photo=None, dims=(240, 240)):
+    reencode makes it store a JPEG re-encode of what is put, as Microsoft 365 does; stale_reads makes
+    the next N metadata reads after a write answer the old state (propagation delay).
+    """
+
+    def __init__(self, photo=None, dims=(240, 240), reencode=False, stale_reads=0):
         self.photo = photo
         self.dims = dims
+        self.reencode = reencode
+        self.stale_reads = stale_reads
+        self._stale = None
         self.writes = []
         self.reads = []
 
+    def _visible(self):
+        if self._stale is not None and self._stale[0] > 0:
+            self._stale[0] -= 1
+            return self._stale[1], self._stale[2]
+        return self.photo, self.dims
+
     def get_metadata(self, user):
         self.reads.append(("metadata", user))
-        if self.photo is None:
+        photo, dims = self._visible()
+        if photo is None:
             return None
-        width, height = self.dims
-        return PhotoMetadata("%dx%d" % (width, height), width, height, "image/jpeg", "E" + hashlib.sha256(self.photo).hexdigest()[:7])
+        width, height = dims
+        return PhotoMetadata("%dx%d" % (width, height), width, height, "image/jpeg", hashlib.sha256(photo).hexdigest()[:8])
 
     def get_content(self, user):
         self.reads.append(("content", user))
         return self.photo
 
+    def _remember_for_stale_reads(self):
+        if self.stale_reads:
+            self._stale = [self.stale_reads, self.photo, self.dims]
+
     def put_content(self, user, data, content_type):
         self.writes.append(("put", user, content_type))
+        self._remember_for_stale_reads()
+        if self.reencode:
+            image = Image.open(io.BytesIO(data)).convert("RGB")
+            buffer = io.BytesIO()
+            image.save(buffer, "JPEG", quality=80)
+            data = buffer.getvalue()
+            self.dims = image.size
+        else:
+            self.dims = (100, 50)
         self.photo = data
-        self.dims = (100, 50)
 
     def delete_content(self, user):
         self.writes.append(("delete", user))
+        self._remember_for_stale_reads()
         self.photo = None
 
 
@@ -42,8 +75,29 @@ def source(data=b"\xff\xd8\xffnew", dims=(100, 50)):
     return SourceImage("/tmp/new.jpg", data, ImageInfo("jpeg", *dims))
 
 
+def real_source(color=(200, 30, 60), size=(120, 120)):
+    buffer = io.BytesIO()
+    image = Image.new("RGB", size, color)
+    image.paste((20, 20, 220), (30, 30, 90, 90))
+    image.save(buffer, "PNG")
+    return SourceImage("/tmp/real.png", buffer.getvalue(), ImageInfo("png", *size))
+
+
 def sha(data):
     return hashlib.sha256(data).hexdigest()
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 def test_upload_when_user_has_no_photo():
@@ -54,6 +108,7 @@ def test_upload_when_user_has_no_photo():
     assert result["photo"]["width"] == 100 and result["photo"]["height"] == 50
     assert result["previous_sha256"] is None
     assert result["sha256"] == sha(b"\xff\xd8\xffnew")
+    assert result["comparison"] == dict(method="none", distance=None)
     assert diff["before"]["has_photo"] is False and diff["after"]["sha256"] == result["sha256"]
 
 
@@ -63,6 +118,7 @@ def test_no_write_when_bytes_match():
     assert not changed
     assert client.writes == []
     assert result["previous_sha256"] == result["sha256"]
+    assert result["comparison"]["method"] == "sha256"
     assert diff["before"] == diff["after"]
 
 
@@ -79,6 +135,87 @@ def test_check_mode_predicts_without_writing():
     assert changed and client.writes == []
     assert result["photo"] == dict(id="100x50", width=100, height=50, content_type="image/jpeg", etag=None)
     assert diff["before"]["width"] == 240 and diff["after"]["width"] == 100
+
+
+def test_reencoding_service_is_idempotent_with_auto_but_not_sha256():
+    client = FakeClient(reencode=True)
+    wanted = real_source()
+    assert ensure_present(client, "a", wanted, False)[0] is True
+    assert client.photo != wanted.data  # the service changed the bytes
+    changed, result = ensure_present(client, "a", wanted, False, PhotoPolicy(compare="auto"))[:2]
+    assert not changed and result["comparison"]["method"] == "pixels"
+    assert result["comparison"]["distance"] < 4.0
+    assert ensure_present(client, "a", wanted, True, PhotoPolicy(compare="sha256"))[0] is True
+    assert len(client.writes) == 1
+
+
+def test_auto_without_pillow_warns(monkeypatch):
+    from ansible_collections.o365.outlook.plugins.module_utils import _pillow
+    monkeypatch.setattr(_pillow, "_PILLOW", None)
+    monkeypatch.setattr(_pillow, "_PILLOW_ERROR", "ImportError")
+    warnings = []
+    changed = ensure_present(FakeClient(photo=b"reencoded"), "a", source(), True, PhotoPolicy(warn=warnings.append))[0]
+    assert changed and len(warnings) == 1 and "install Pillow" in warnings[0]
+
+
+def test_only_if_missing_keeps_existing_photo_without_downloading_it():
+    client = FakeClient(photo=b"chosen by the user")
+    changed, result = ensure_present(client, "a", source(), False, PhotoPolicy(only_if_missing=True))[:2]
+    assert not changed and client.writes == []
+    assert client.reads == [("metadata", "a")]
+    assert result["comparison"]["method"] == "only_if_missing"
+    assert result["photo"]["width"] == 240
+
+
+def test_only_if_missing_sets_missing_photo():
+    client = FakeClient()
+    assert ensure_present(client, "a", source(), False, PhotoPolicy(only_if_missing=True))[0] is True
+    assert client.writes == [("put", "a", "image/jpeg")]
+
+
+def test_backup_before_replace_and_remove(tmp_path):
+    client = FakeClient(photo=b"\xff\xd8\xff old jpeg")
+    policy = PhotoPolicy(backup_dir=str(tmp_path / "backups"))
+    result = ensure_present(client, "adele@contoso.com", source(), False, policy)[1]
+    assert open(result["backup_file"], "rb").read() == b"\xff\xd8\xff old jpeg"
+    assert os.path.basename(result["backup_file"]).startswith("adele@contoso.com.")
+    assert result["backup_file"].endswith(".jpg")
+    removed = ensure_absent(client, "adele@contoso.com", False, policy)[1]
+    assert open(removed["backup_file"], "rb").read() == b"\xff\xd8\xffnew"
+    assert removed["backup_file"] != result["backup_file"]
+
+
+def test_no_backup_in_check_mode_or_without_photo(tmp_path):
+    backups = tmp_path / "backups"
+    ensure_present(FakeClient(photo=b"old"), "a", source(), True, PhotoPolicy(backup_dir=str(backups)))
+    ensure_present(FakeClient(), "a", source(), False, PhotoPolicy(backup_dir=str(backups)))
+    assert not backups.exists() or not list(backups.iterdir())
+
+
+def test_wait_polls_until_new_photo_is_served():
+    fake_time = FakeTime()
+    client = FakeClient(photo=b"old", stale_reads=3)
+    policy = PhotoPolicy(wait=True, wait_timeout=30, sleep=fake_time.sleep, clock=fake_time.clock)
+    changed, result = ensure_present(client, "a", source(), False, policy)[:2]
+    assert changed and result["photo"]["width"] == 100
+    assert fake_time.sleeps == [0.5, 1.0, 2.0]
+
+
+def test_wait_times_out_with_a_clear_message():
+    fake_time = FakeTime()
+    client = FakeClient(photo=b"old", stale_reads=1000)
+    policy = PhotoPolicy(wait=True, wait_timeout=10, sleep=fake_time.sleep, clock=fake_time.clock)
+    with pytest.raises(WaitTimeoutError, match="still served the previous state after 10 seconds"):
+        ensure_present(client, "a", source(), False, policy)
+    assert sum(fake_time.sleeps) == pytest.approx(10.0)
+
+
+def test_wait_after_remove():
+    fake_time = FakeTime()
+    client = FakeClient(photo=b"old", stale_reads=2)
+    policy = PhotoPolicy(wait=True, sleep=fake_time.sleep, clock=fake_time.clock)
+    assert ensure_absent(client, "a", False, policy)[0] is True
+    assert fake_time.sleeps == [0.5, 1.0]
 
 
 def test_absent_removes_and_reports_previous_hash():
