@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
-BUILD := $(CURDIR)/.build
+BUILD ?= $(CURDIR)/.build
 # ansible-test only runs from a real directory named ansible_collections/<namespace>/<name> (a symlink does not work).
 COLLECTIONS := $(BUILD)/collections
 COLLECTION := $(COLLECTIONS)/ansible_collections/o365/outlook

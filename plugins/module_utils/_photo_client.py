@@ -165,7 +165,10 @@ class PhotoClient:
         if exc.status == 404 and code in ("request_resourcenotfound", "resourcenotfound", "errorinvalideuser", "errorinvaliduser"):
             return UserNotFoundError(exc.status, exc.code, "user %r was not found: use the object id or the UPN" % user,
                                      request_id=exc.request_id, method=exc.method, url=exc.url)
-        if exc.status == 403:
+        if exc.status == 401:
+            hint = ("the API refused the token: check that cloud matches the tenant's cloud (the token is issued for "
+                    "that cloud's API) and that the app registration is in this tenant")
+        elif exc.status == 403:
             hint = "the app needs the ProfilePhoto.ReadWrite.All application permission with admin consent"
         elif exc.status == 400 and user is None:
             hint = "without user the module addresses /me, which needs a delegated token; set user for app-only auth"

@@ -5,6 +5,7 @@ certificate assertion) and the two managed-identity endpoints msal knows (App Se
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import time
 import uuid
@@ -216,7 +217,10 @@ class Entra:
                                        "error_description": "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER."})
         issued = self._issue_identity_token(req)
         if isinstance(issued, Response):
-            return issued
+            # App Service answers errors in its own shape, which msal turns into "<statusCode>, <message>".
+            reason = json.loads(issued.body).get("error_description", "")
+            message = "Unable to load the proper Managed Identity." if reason == "Identity not found" else reason
+            return Response.json(issued.status, {"statusCode": issued.status, "message": message, "correlationId": str(uuid.uuid4())})
         identity, value, token = issued
         return Response.json(200, {"access_token": value, "expires_on": str(int(token.expires_at)), "resource": req.query["resource"],
                                    "token_type": "Bearer", "client_id": identity.client_id}, headers=NO_STORE)
