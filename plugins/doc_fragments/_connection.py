@@ -96,7 +96,8 @@ options:
     description:
       - PEM file of the certificate authorities to trust for TLS, for example a TLS-inspecting proxy's CA
         or the emulator's CA.
-      - When not set, the system's trust store (or E(REQUESTS_CA_BUNDLE)) is used.
+      - When not set, the bundle named by E(REQUESTS_CA_BUNDLE) or E(CURL_CA_BUNDLE) is used, else the C(certifi)
+        bundle that C(requests) ships. Set O(ca_path) to override both.
     type: path
   timeout:
     description:

@@ -56,9 +56,14 @@ def _token_failure(what, result):
                                correlation_id=result.get("correlation_id"))
 
 
-def _request_failure(what, exc):
+def _request_failure(what, exc, hint=None):
     text = str(exc).splitlines()[0][:300] if str(exc) else ""
-    return AuthenticationError("%s: %s: %s" % (what, type(exc).__name__, text))
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        hint = "set ca_path to the CA that signed the server certificate"
+    elif "Unable to get authority configuration" in text:
+        hint = _AADSTS_HINTS[90002] + "; also check authority_host"
+    msg = "%s: %s: %s" % (what, type(exc).__name__, text)
+    return AuthenticationError(msg + (" (%s)" % hint if hint else ""))
 
 
 class StaticTokenProvider:
@@ -165,11 +170,14 @@ class ManagedIdentityTokenProvider(_CachedTokenProvider):
             client = msal.ManagedIdentityClient(identity, http_client=self.http_client, token_cache=msal.TokenCache())
             result = client.acquire_token_for_client(resource=self.endpoints.resource)
         except (OSError, ValueError, KeyError, msal.exceptions.MsalError) as exc:
-            raise _request_failure(what, exc) from None
+            raise _request_failure(what, exc, hint=_MI_HINT) from None
         if "access_token" not in result:
             raise _token_failure(what, result)
         return result["access_token"]
 
+
+_MI_HINT = ("a managed identity only exists on Azure hosts (App Service, Functions, VMs and scale sets with IMDS, "
+            "Azure ML, Service Fabric); elsewhere use a client secret or certificate")
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.S)
 

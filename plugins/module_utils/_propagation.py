@@ -31,7 +31,9 @@ def wait_until(probe, timeout, what, sleep=time.sleep, clock=time.monotonic, fir
             return value
         remaining = deadline - clock()
         if remaining <= 0:
+            # changed: the write itself happened, only its visibility is late.
             raise WaitTimeoutError("%s: the write was accepted, but the service still served the previous state after "
-                                   "%s seconds. Raise wait_timeout, or set wait=false and check later." % (what, timeout))
+                                   "%s seconds. Raise wait_timeout, or set wait=false and check later." % (what, timeout),
+                                   changed=True)
         sleep(min(delay, remaining))
         delay = min(max_delay, delay * 2)

@@ -124,6 +124,9 @@ class ApiTransport:
             self.stats["requests"] += 1
             try:
                 response = self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=True)
+            except requests.exceptions.SSLError as exc:
+                # A certificate problem does not fix itself: fail at once.
+                raise TransportError("%s %s failed: %s" % (method, url, _describe(exc)), method=method, url=url) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 delay = retry.next_delay()
                 if delay is None:

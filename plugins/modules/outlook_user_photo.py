@@ -10,7 +10,8 @@ module: outlook_user_photo
 short_description: Set or remove a Microsoft 365 user's profile photo, idempotently
 description:
   - Reads the user's current photo through Microsoft Graph (or the legacy Outlook REST v2.0 API), compares
-    it with the wanted image by SHA-256, and uploads only when they differ.
+    it with the wanted image (equal bytes, or equal pixels because the service re-encodes what it stores;
+    see O(compare)), and uploads only when they differ.
   - Reports the photo's dimensions, and in diff mode the SHA-256 and dimensions before and after.
   - The image is read on the host that runs the module; API modules usually run on C(localhost).
 author:
@@ -130,10 +131,59 @@ EXAMPLES = r"""
     src: photos/adele.jpg
   delegate_to: localhost
 
-- name: Remove a leaver's photo; credentials come from AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET
+- name: Authenticate with a certificate (PEM holding the private key and the certificate)
+  o365.outlook.outlook_user_photo:
+    tenant_id: contoso.onmicrosoft.com
+    client_id: "{{ app_client_id }}"
+    client_certificate_path: /etc/ansible/certs/photo-app.pem
+    user: alex.wilber@contoso.com
+    src: photos/alex.jpg
+  delegate_to: localhost
+
+- name: Authenticate with a password-protected PFX
+  o365.outlook.outlook_user_photo:
+    tenant_id: contoso.onmicrosoft.com
+    client_id: "{{ app_client_id }}"
+    client_certificate_path: /etc/ansible/certs/photo-app.pfx
+    client_certificate_password: "{{ pfx_password }}"
+    user: alex.wilber@contoso.com
+    src: photos/alex.jpg
+  delegate_to: localhost
+
+- name: On an Azure VM or App Service, use its managed identity (user-assigned here)
+  o365.outlook.outlook_user_photo:
+    managed_identity: true
+    managed_identity_client_id: 0f5e2a3b-7c1d-4e8f-9a6b-5c4d3e2f1a0b
+    user: megan.bowen@contoso.com
+    src: /srv/hr/photos/megan.png
+
+- name: With a token you already have (for example from az account get-access-token)
+  o365.outlook.outlook_user_photo:
+    access_token: "{{ graph_token }}"
+    user: megan.bowen@contoso.com
+    src: photos/megan.png
+  delegate_to: localhost
+
+- name: Credentials from the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET), US Government cloud
+  o365.outlook.outlook_user_photo:
+    cloud: usgov
+    user: lee.gu@agency.onmicrosoft.us
+    src: photos/lee.jpg
+  delegate_to: localhost
+
+- name: Remove a leaver's photo, keeping a copy
   o365.outlook.outlook_user_photo:
     user: 0b9e6f1a-3c0e-4a55-9d6f-2f2a2f6a8a11
     state: absent
+    backup_dir: /var/backups/m365-photos
+  delegate_to: localhost
+
+- name: A default picture only for users who have none
+  o365.outlook.outlook_user_photo:
+    user: "{{ item }}"
+    src: photos/default-avatar.png
+    only_if_missing: true
+  loop: "{{ new_starters }}"
   delegate_to: localhost
 
 - name: Set the connection options once for every module of the collection
@@ -143,10 +193,11 @@ EXAMPLES = r"""
       client_id: "{{ app_client_id }}"
       client_secret: "{{ app_client_secret }}"
   block:
-    - name: Photo for Alex
+    - name: Photo for Alex, waiting until the service serves it
       o365.outlook.outlook_user_photo:
         user: alex.wilber@contoso.com
         src: photos/alex.png
+        wait: true
       delegate_to: localhost
 """
 

@@ -203,3 +203,23 @@ def test_certificate_used_when_no_secret(fake_msal, tmp_path):
     assert isinstance(provider, AppTokenProvider)
     provider.token()
     assert "thumbprint" in fake.constructed[0]["client_credential"]
+
+
+@pytest.mark.parametrize("error, hint", [
+    (ValueError("Unable to get authority configuration for https://login.example/nosuchtenant"), "check tenant_id"),
+    (OSError("HTTPSConnectionPool: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "set ca_path"),
+])
+def test_constructor_failures_get_hints(fake_msal, error, hint):
+    fake_msal(raise_in_constructor=error)
+    with pytest.raises(AuthenticationError, match=hint):
+        build_token_provider(APP, ENDPOINTS, None).token()
+
+
+def test_managed_identity_off_azure_says_where_it_works(fake_msal):
+    fake = fake_msal()
+
+    def off_azure(*args, **kwargs):
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")
+    fake.module.ManagedIdentityClient = off_azure
+    with pytest.raises(AuthenticationError, match="only exists on Azure hosts"):
+        build_token_provider(dict(managed_identity=True), ENDPOINTS, None).token()

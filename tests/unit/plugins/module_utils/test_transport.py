@@ -122,3 +122,10 @@ def test_error_without_json_body_keeps_status_and_text(adapter, session, retry_p
     assert caught.value.status == 502
     assert caught.value.request_id == "hdr-id"
     assert "Bad gateway" in caught.value.msg
+
+
+def test_tls_failures_are_not_retried(adapter, session, retry_policy, sleeps):
+    adapter.expect("GET", "/photo", Reply(raises=requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] self-signed")))
+    with pytest.raises(TransportError, match="set ca_path"):
+        ApiTransport(session, FakeTokens(), retry_policy).request("GET", URL)
+    assert sleeps == []

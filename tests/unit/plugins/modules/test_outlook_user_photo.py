@@ -115,3 +115,45 @@ def test_aliases_and_connection_defaults(run, jpeg):
     result = run(dict(upn="x@y", src=jpeg[0]), client)
     assert result["user"] == "x@y"
     assert client.writes[0][1] == "x@y"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(pixel_tolerance=-1.0), "pixel_tolerance must be between 0 and 255"),
+    (dict(pixel_tolerance=300.0), "pixel_tolerance must be between 0 and 255"),
+    (dict(wait_timeout=0), "wait_timeout must be a positive number"),
+])
+def test_policy_values_are_checked_before_any_request(run, jpeg, extra, message):
+    client = FakeClient()
+    result = run(dict(user="a", src=jpeg[0], **extra), client)
+    assert result["failed"] is True and message in result["msg"]
+    assert client.reads == []
+
+
+def test_outlook_v2_absent_is_refused_before_any_request(run):
+    client = FakeClient(photo=b"old")
+    result = run(dict(user="a", state="absent", api="outlook_v2"), client)
+    assert result["failed"] is True and "use api=graph" in result["msg"]
+    assert client.reads == []
+
+
+def test_result_reports_conversion_and_comparison(run, tmp_path):
+    path = tmp_path / "badge.gif"
+    Image.new("RGB", (30, 20), (1, 2, 3)).save(str(path), "GIF")
+    result = run(dict(user="a", src=str(path)), FakeClient())
+    assert result["conversion"] == "GIF 30x20 to JPEG 30x20"
+    assert result["comparison"] == dict(method="none", distance=None)
+    assert result["backup_file"] is None
+
+
+def test_wait_timeout_reports_the_write_as_changed(run, jpeg, monkeypatch):
+    from ansible_collections.o365.outlook.plugins.module_utils import _reconcile
+
+    def never(probe, timeout, what, **kwargs):
+        from ansible_collections.o365.outlook.plugins.module_utils._propagation import wait_until
+        return wait_until(lambda: None, 0.01, what, sleep=lambda s: None)
+    monkeypatch.setattr(_reconcile, "wait_until", never)
+    client = FakeClient(photo=b"old")
+    result = run(dict(user="a", src=jpeg[0], wait=True, wait_timeout=1), client)
+    assert result["failed"] is True and result["changed"] is True
+    assert "the write was accepted" in result["msg"]
+    assert client.writes == [("put", "a", "image/jpeg")]
