@@ -67,6 +67,9 @@ class GraphDialect:
     def user_path(self, user):
         if user is None:
             return "me"
+        if user.startswith("$"):
+            # Graph reads /users/$x as a system query option; such UPNs must be a key (Graph known issues).
+            return "users('%s')" % quote(user.replace("'", "''"), safe="")
         # One path segment whatever the UPN holds: '#EXT#' would start a fragment, '/' a new segment.
         return "users/" + quote(user, safe="")
 

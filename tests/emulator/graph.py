@@ -98,6 +98,9 @@ def _target(segments):
     if head.lower() == "me":
         return True, None, segments[1:]
     if head.lower() == "users" and len(segments) >= 2:
+        if segments[1].startswith("$"):
+            # Graph reads a segment starting with '$' as a system segment, not a key: such UPNs need users('$...').
+            return False, None, ["$unsupported"]
         return False, segments[1], segments[2:]
     match = _ODATA_USER_KEY.fullmatch(head)
     if match:

@@ -214,3 +214,13 @@ def test_user_entity(api):
     token = api.mint(roles=["User.ReadBasic.All"])
     user = api.graph("GET", "/users/%s?$select=id,displayName" % quote(ALEX.upper()), token).json()
     assert (user["id"], user["displayName"]) == (ALEX_ID, "Alex Wilber")
+
+
+
+def test_dollar_upn_only_as_odata_key(api, rw_token):
+    created = api.control("POST", "/users", json={"users": [{"userPrincipalName": "$svc@contoso.onmicrosoft.com"}]})
+    assert created.status_code == 200, created.text
+    plain = api.graph("GET", "/users/%24svc%40contoso.onmicrosoft.com/photo", rw_token)
+    _graph_error(plain, 400, "BadRequest")
+    keyed = api.graph("GET", "/users('%24svc%40contoso.onmicrosoft.com')/photo", rw_token)
+    _graph_error(keyed, 404, "ImageNotFound")

@@ -35,6 +35,8 @@ def outlook(session, retry_policy):
     ("zoë@contoso.com", "/users/zo%C3%AB%40contoso.com/photo"),
     ("a+b%c/d?e@x", "/users/a%2Bb%25c%2Fd%3Fe%40x/photo"),
     ("0b9e6f1a-3c0e-4a55-9d6f-2f2a2f6a8a11", "/users/0b9e6f1a-3c0e-4a55-9d6f-2f2a2f6a8a11/photo"),
+    ("$admin@contoso.com", "/users('%24admin%40contoso.com')/photo"),
+    ("$o'neil@x", "/users('%24o%27%27neil%40x')/photo"),
 ])
 def test_graph_user_is_one_path_segment(user, path):
     assert GraphDialect(GRAPH).photo_url(user) == GRAPH + path
