@@ -56,16 +56,18 @@ def connection_argument_spec():
     )
 
 
-def photo_policy_options():
+def photo_policy_options(wait=True):
     """Options that steer the decision and the write, shared by the single-user and the bulk module."""
-    return dict(
+    options = dict(
         compare=dict(type="str", choices=["auto", "sha256", "pixels"], default="auto"),
         pixel_tolerance=dict(type="float", default=DEFAULT_PIXEL_TOLERANCE),
         only_if_missing=dict(type="bool", default=False),
         backup_dir=dict(type="path"),
-        wait=dict(type="bool", default=False),
-        wait_timeout=dict(type="int", default=60),
+        convert=dict(type="bool", default=True),
     )
+    if wait:
+        options.update(wait=dict(type="bool", default=False), wait_timeout=dict(type="int", default=60))
+    return options
 
 
 def module_argument_spec(**module_options):

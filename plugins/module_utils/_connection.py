@@ -17,7 +17,7 @@ from ._photo_client import PhotoClient, dialect_for
 from ._transport import ApiTransport, TlsSession, require_requests, tls_verify_setting
 
 
-def connect(params, register_secret=None, pool_size=10, retry_policy=None):
+def connect(params, register_secret=None, pool_size=10, retry_policy=None, gate=None):
     """A PhotoClient for these options. register_secret(value) is called with every token obtained,
     so the module can mask it in any output."""
     require_requests()
@@ -31,5 +31,5 @@ def connect(params, register_secret=None, pool_size=10, retry_policy=None):
     token_session = TlsSession(verify=verify, timeout=timeout)
     provider = build_token_provider(params, endpoints, token_session, on_token=register_secret)
     api_session = TlsSession(verify=verify, timeout=timeout, pool_size=pool_size)
-    transport = ApiTransport(api_session, provider, retry_policy=retry_policy)
+    transport = ApiTransport(api_session, provider, retry_policy=retry_policy, gate=gate)
     return PhotoClient(transport, dialect_for(endpoints))

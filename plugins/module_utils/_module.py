@@ -26,22 +26,25 @@ def normalize_user(value):
     return value
 
 
-def photo_policy(module):
+def photo_policy(module, **overrides):
     """PhotoPolicy from the options of photo_policy_options(), refusing values that cannot work."""
     params = module.params
     if params["pixel_tolerance"] < 0 or params["pixel_tolerance"] > 255:
         raise ConfigurationError("pixel_tolerance must be between 0 and 255, got %s." % params["pixel_tolerance"])
-    if params["wait_timeout"] <= 0:
-        raise ConfigurationError("wait_timeout must be a positive number of seconds, got %s." % params["wait_timeout"])
-    return PhotoPolicy(compare=params["compare"], pixel_tolerance=params["pixel_tolerance"],
-                       only_if_missing=params["only_if_missing"], backup_dir=params["backup_dir"],
-                       wait=params["wait"], wait_timeout=params["wait_timeout"], warn=module.warn)
+    wait = params.get("wait", False)
+    wait_timeout = params.get("wait_timeout", 60)
+    if wait_timeout <= 0:
+        raise ConfigurationError("wait_timeout must be a positive number of seconds, got %s." % wait_timeout)
+    options = dict(compare=params["compare"], pixel_tolerance=params["pixel_tolerance"], only_if_missing=params["only_if_missing"],
+                   backup_dir=params["backup_dir"], wait=wait, wait_timeout=wait_timeout, warn=module.warn)
+    options.update(overrides)
+    return PhotoPolicy(**options)
 
 
-def run_module(module, work):
+def run_module(module, work, **connect_options):
     """Connects, runs work(client) -> dict for exit_json, and reports any typed error once."""
     try:
-        client = connect(module.params, register_secret=module.no_log_values.add)
+        client = connect(module.params, register_secret=module.no_log_values.add, **connect_options)
         result = work(client)
     except MissingLibraryError as exc:
         module.fail_json(msg="%s. %s" % (exc.msg, missing_required_lib(exc.library)), exception=exc.exception)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from ._batch import MAX_BATCH, BatchItem, run_batch
 from ._errors import ConfigurationError, GraphError, is_no_photo
 
 
@@ -73,8 +74,20 @@ class GraphDialect:
         # One path segment whatever the UPN holds: '#EXT#' would start a fragment, '/' a new segment.
         return "users/" + quote(user, safe="")
 
+    supports_batch = True
+
     def photo_url(self, user, value=False):
-        return "%s/%s/photo%s" % (self.api_base, self.user_path(user), "/$value" if value else "")
+        return self.api_base + self.photo_path(user, value)
+
+    def photo_path(self, user, value=False):
+        """Path relative to the API root, as $batch items name it."""
+        return "/%s/photo%s" % (self.user_path(user), "/$value" if value else "")
+
+    def sizes_path(self, user):
+        return "/%s/photos" % self.user_path(user)
+
+    def users_url(self, page_size):
+        return "%s/users?$select=id,userPrincipalName&$top=%d" % (self.api_base, page_size)
 
     @staticmethod
     def parse_metadata(body):
@@ -88,6 +101,7 @@ class OutlookV2Dialect:
     # The seed document's sample request uses PATCH; v2.0 accepts PATCH or PUT.
     write_method = "PATCH"
     supports_delete = False
+    supports_batch = False
 
     def __init__(self, api_base):
         self.api_base = api_base
@@ -132,6 +146,70 @@ class PhotoClient:
                 return None
             raise self._explain(exc, user) from None
         return self.dialect.parse_metadata(response.json())
+
+    def get_metadata_many(self, users):
+        """{user: PhotoMetadata | None | GraphError} for many users, 20 per round trip where the API batches."""
+        return self._read_many(users, value=False)
+
+    def get_content_many(self, users):
+        """{user: bytes | None | GraphError}, batched like get_metadata_many."""
+        return self._read_many(users, value=True)
+
+    def get_sizes_many(self, users):
+        """{user: [PhotoMetadata per available size] | GraphError}: the sizes the service keeps (Graph /photos)."""
+        if not self.dialect.supports_batch:
+            raise ConfigurationError("Photo sizes need api=graph: the Outlook REST v2.0 API has no /photos.")
+        found = {}
+        for group, items in self._batches(users, self.dialect.sizes_path):
+            for user, item in zip(group, items):
+                if item.status is not None and 200 <= item.status < 300:
+                    found[user] = [self.dialect.parse_metadata(entry) for entry in (item.body or {}).get("value", [])]
+                    found[user] = [size for size in found[user] if size is not None]
+                else:
+                    error = item.error(self.dialect.api_base)
+                    found[user] = [] if is_no_photo(error) else self._explain(error, user)
+        return found
+
+    def list_users(self, page_size=999):
+        """Every user of the tenant as (object id, user principal name), following @odata.nextLink."""
+        if not self.dialect.supports_batch:
+            raise ConfigurationError("Listing all users needs api=graph.")
+        url = self.dialect.users_url(page_size)
+        while url:
+            body = self.transport.request("GET", url).json()
+            for entry in body.get("value", []):
+                yield entry.get("id"), entry.get("userPrincipalName")
+            url = body.get("@odata.nextLink")
+
+    def _batches(self, users, path_for):
+        users = list(users)
+        for start in range(0, len(users), MAX_BATCH):
+            group = users[start:start + MAX_BATCH]
+            items = [BatchItem(index, "GET", path_for(user)) for index, user in enumerate(group)]
+            yield group, run_batch(self.transport, self.dialect.api_base, items)
+
+    def _read_many(self, users, value):
+        if not self.dialect.supports_batch:
+            return {user: self._read_one(user, value) for user in users}
+        found = {}
+        for group, items in self._batches(users, lambda user: self.dialect.photo_path(user, value)):
+            for user, item in zip(group, items):
+                found[user] = self._batch_answer(user, item, value)
+        return found
+
+    def _read_one(self, user, value):
+        try:
+            return self.get_content(user) if value else self.get_metadata(user)
+        except GraphError as exc:
+            return exc
+
+    def _batch_answer(self, user, item, value):
+        if item.status is not None and 200 <= item.status < 300:
+            return item.binary() if value else self.dialect.parse_metadata(item.body or {})
+        error = item.error(self.dialect.api_base)
+        if is_no_photo(error):
+            return None
+        return self._explain(error, user)
 
     def get_content(self, user):
         """The stored image bytes, or None when there is none."""

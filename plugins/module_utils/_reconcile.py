@@ -24,7 +24,8 @@ class PhotoPolicy:
     """How to decide and what to do around a write; one object per task."""
 
     def __init__(self, compare="auto", pixel_tolerance=DEFAULT_PIXEL_TOLERANCE, only_if_missing=False,
-                 backup_dir=None, wait=False, wait_timeout=60, warn=None, sleep=time.sleep, clock=time.monotonic):
+                 backup_dir=None, wait=False, wait_timeout=60, warn=None, sleep=time.sleep, clock=time.monotonic,
+                 read_after_write=True):
         self.compare = compare
         self.pixel_tolerance = pixel_tolerance
         self.only_if_missing = only_if_missing
@@ -34,6 +35,8 @@ class PhotoPolicy:
         self.warn = warn or (lambda message: None)
         self.sleep = sleep
         self.clock = clock
+        # Read the service's metadata after an upload; bulk runs report the uploaded image instead (one request less).
+        self.read_after_write = read_after_write
 
 
 def _sha256(data):
@@ -113,8 +116,10 @@ def ensure_present(client, user, source, check_mode, policy=None):
         client.put_content(user, source.data, source.content_type)
         if policy.wait:
             after = _await_new_photo(client, user, current, previous_sha256, policy)
-        else:
+        elif policy.read_after_write:
             after = client.get_metadata(user)
+        else:
+            after = None
         after_photo = after.to_dict() if after is not None else source.predicted_metadata()
 
     result = _result(user, after_photo, source.sha256, previous_sha256, comparison, backup_file)

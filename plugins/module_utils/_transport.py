@@ -11,10 +11,12 @@ This and the token library it feeds (msal) are the only code that opens connecti
 
 from __future__ import annotations
 
+import threading
+import time
 import traceback
 
 from ._errors import GraphError, MissingLibraryError, TransportError
-from ._retry import RETRY_STATUSES, RetryPolicy
+from ._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
 try:
     import requests
@@ -105,25 +107,108 @@ def _error_from_response(response, method, url):
                       retry_after=response.headers.get("Retry-After"))
 
 
+class AdaptiveGate:
+    """Limits requests in flight across worker threads, and slows everyone down when the service throttles.
+
+    Additive increase, multiplicative decrease: a 429 halves the number of requests allowed at once and
+    holds every new request until its Retry-After has passed; each run of successes gives one slot back,
+    up to the configured limit. So a throttling tenant is not hammered by the other workers.
+    """
+
+    def __init__(self, limit, sleep=time.sleep, clock=time.monotonic):
+        self.limit = max(1, int(limit))
+        self.allowed = self.limit
+        self.in_flight = 0
+        self.not_before = 0.0
+        self.successes = 0
+        self.sleep = sleep
+        self.clock = clock
+        self._cond = threading.Condition()
+
+    def acquire(self):
+        with self._cond:
+            while self.in_flight >= self.allowed:
+                self._cond.wait()
+            self.in_flight += 1
+            pause = self.not_before - self.clock()
+        if pause > 0:
+            self.sleep(pause)
+
+    def release(self, throttled=False, retry_after=None):
+        with self._cond:
+            self.in_flight -= 1
+            if throttled:
+                self.allowed = max(1, self.allowed // 2)
+                self.successes = 0
+                self.not_before = max(self.not_before, self.clock() + (retry_after or 0.0))
+            else:
+                self.successes += 1
+                if self.allowed < self.limit and self.successes >= self.allowed * 4:
+                    self.allowed += 1
+                    self.successes = 0
+            self._cond.notify_all()
+
+
+class _Stats:
+    """Request counters shared by the worker threads."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.values = {"requests": 0, "retries": 0, "throttled": 0}
+
+    def add(self, name, amount=1):
+        with self._lock:
+            self.values[name] = self.values.get(name, 0) + amount
+
+
 class ApiTransport:
     """Sends API requests with the bearer token; retries throttling, gateway errors and dropped connections."""
 
-    def __init__(self, session, token_provider, retry_policy=None):
+    def __init__(self, session, token_provider, retry_policy=None, gate=None):
         require_requests()
         self.session = session
         self.session.auth = BearerAuth(token_provider)
         self.token_provider = token_provider
         self.retry_policy = retry_policy or RetryPolicy()
-        self.stats = {"requests": 0, "retries": 0, "throttled": 0}
+        self.gate = gate
+        self._stats = _Stats()
+        self._token_lock = threading.Lock()
+
+    @property
+    def stats(self):
+        return dict(self._stats.values)
+
+    def count(self, name, amount=1):
+        self._stats.add(name, amount)
+
+    def _send(self, method, url, data, headers, json_body):
+        if self.gate is None:
+            return self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=True)
+        self.gate.acquire()
+        throttled = False
+        retry_after = None
+        try:
+            response = self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=True)
+            throttled = response.status_code == 429
+            retry_after = parse_retry_after(response.headers.get("Retry-After")) if throttled else None
+            return response
+        finally:
+            self.gate.release(throttled, retry_after)
+
+    def _refresh_token(self, rejected_header):
+        # Several workers may see the same expired token: only the first one fetches a new token.
+        with self._token_lock:
+            if rejected_header == "Bearer " + self.token_provider.token():
+                self.token_provider.refresh()
 
     def request(self, method, url, data=None, headers=None, json_body=None):
         """Returns the successful response; raises GraphError or TransportError."""
         retry = self.retry_policy.start()
         refreshed = False
         while True:
-            self.stats["requests"] += 1
+            self._stats.add("requests")
             try:
-                response = self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=True)
+                response = self._send(method, url, data, headers, json_body)
             except requests.exceptions.SSLError as exc:
                 # A certificate problem does not fix itself: fail at once.
                 raise TransportError("%s %s failed: %s" % (method, url, _describe(exc)), method=method, url=url) from None
@@ -138,12 +223,13 @@ class ApiTransport:
             if status == 401 and not refreshed and self.token_provider.can_refresh:
                 # An expired or revoked token: get a new one once, then retry the same request.
                 refreshed = True
+                rejected = response.request.headers.get("Authorization", "")
                 response.close()
-                self.token_provider.refresh()
+                self._refresh_token(rejected)
                 continue
             if status in RETRY_STATUSES:
                 if status == 429:
-                    self.stats["throttled"] += 1
+                    self._stats.add("throttled")
                 delay = retry.next_delay(response.headers.get("Retry-After"))
                 if delay is None:
                     raise _error_from_response(response, method, url)
@@ -155,7 +241,7 @@ class ApiTransport:
             return response
 
     def _wait(self, retry, delay):
-        self.stats["retries"] += 1
+        self._stats.add("retries")
         retry.wait(delay)
 
 

@@ -38,47 +38,6 @@ options:
         images are scaled down until they fit 4 MB.
       - Required with O(state=present).
     type: path
-  convert:
-    description:
-      - Convert images the service does not take (other formats, over 4 MB) to a JPEG that fits, instead of failing.
-      - Needs Pillow only when a conversion is needed. The same file always converts to the same bytes, so
-        reruns stay idempotent.
-    type: bool
-    default: true
-  compare:
-    description:
-      - How to decide whether the user's current photo already is the image in O(src).
-      - V(sha256) uploads unless the bytes the service returns are exactly the bytes of O(src). The service
-        re-encodes stored photos, so against a real tenant this usually uploads on every run.
-      - V(pixels) decodes both images, scales them to the same small size and treats them as equal when the mean
-        difference per colour channel is at most O(pixel_tolerance). Needs Pillow.
-      - V(auto) treats equal bytes as equal, and otherwise compares pixels when Pillow is installed; without
-        Pillow it behaves like V(sha256) and warns.
-    type: str
-    choices: [auto, sha256, pixels]
-    default: auto
-  pixel_tolerance:
-    description:
-      - Largest mean difference per colour channel (0 to 255) at which two images count as the same photo with
-        O(compare=pixels) or O(compare=auto).
-      - The default was measured on natural and synthetic photos as above what re-encoding or downscaling the same
-        photo changes (at most 2.9) and far below the difference between two different photos (16 and more);
-        see the idempotency guide.
-    type: float
-    default: 4.0
-  only_if_missing:
-    description:
-      - Set the photo only for a user who has none; an existing photo, even a different one, is left alone.
-      - Useful for a default picture that must never replace one the user chose.
-    type: bool
-    default: false
-  backup_dir:
-    description:
-      - Directory on the host that runs the module where the current photo is saved before it is replaced or
-        removed. Created if missing (mode 0700).
-      - Files are named C(<user>.<UTC timestamp>.<ext>); characters of the user that could leave the directory
-        are replaced by C(_).
-    type: path
   wait:
     description:
       - After a write, poll until the service serves the new state (new photo, or no photo), so that later
@@ -93,6 +52,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - o365.outlook._connection
+  - o365.outlook._photo_policy
   - o365.outlook._attributes
 attributes:
   check_mode:
@@ -280,7 +240,6 @@ def build_module():
         user=dict(type="str", aliases=["user_id", "upn"]),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         src=dict(type="path"),
-        convert=dict(type="bool", default=True),
         **photo_policy_options()
     )
     return AnsibleModule(argument_spec=spec, supports_check_mode=True, required_if=[("state", "present", ["src"])])

@@ -216,7 +216,6 @@ def test_user_entity(api):
     assert (user["id"], user["displayName"]) == (ALEX_ID, "Alex Wilber")
 
 
-
 def test_dollar_upn_only_as_odata_key(api, rw_token):
     created = api.control("POST", "/users", json={"users": [{"userPrincipalName": "$svc@contoso.onmicrosoft.com"}]})
     assert created.status_code == 200, created.text

@@ -1,0 +1,56 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only. Keep in step with photo_policy_options() in
+# plugins/module_utils/_argspec.py.
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    DOCUMENTATION = r"""
+options:
+  convert:
+    description:
+      - Convert images the service does not take (other formats, over 4 MB) to a JPEG that fits, instead of failing.
+      - Needs Pillow only when a conversion is needed. The same file always converts to the same bytes, so
+        reruns stay idempotent.
+    type: bool
+    default: true
+  compare:
+    description:
+      - How to decide whether the user's current photo already is the wanted source image.
+      - V(sha256) uploads unless the bytes the service returns are exactly the bytes of the source image. The service
+        re-encodes stored photos, so against a real tenant this usually uploads on every run.
+      - V(pixels) decodes both images, scales them to the same small size and treats them as equal when the mean
+        difference per colour channel is at most O(pixel_tolerance). Needs Pillow.
+      - V(auto) treats equal bytes as equal, and otherwise compares pixels when Pillow is installed; without
+        Pillow it behaves like V(sha256) and warns.
+    type: str
+    choices: [auto, sha256, pixels]
+    default: auto
+  pixel_tolerance:
+    description:
+      - Largest mean difference per colour channel (0 to 255) at which two images count as the same photo with
+        O(compare=pixels) or O(compare=auto).
+      - The default was measured on natural and synthetic photos as above what re-encoding or downscaling the same
+        photo changes (at most 2.9) and far below the difference between two different photos (16 and more);
+        see the idempotency guide.
+    type: float
+    default: 4.0
+  only_if_missing:
+    description:
+      - Set the photo only for a user who has none; an existing photo, even a different one, is left alone.
+      - Useful for a default picture that must never replace one the user chose.
+    type: bool
+    default: false
+  backup_dir:
+    description:
+      - Directory on the host that runs the module where the current photo is saved before it is replaced or
+        removed. Created if missing (mode 0700).
+      - Files are named C(<user>.<UTC timestamp>.<ext>); characters of the user that could leave the directory
+        are replaced by C(_).
+    type: path
+"""

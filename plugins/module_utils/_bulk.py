@@ -1,0 +1,185 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""Many users in one task: chunks of 20 users, read with two $batch calls, decided by the same reconcile
+code as the single-user module, written one by one; a bounded pool of workers runs chunks in parallel.
+
+Memory stays bounded: a chunk holds at most 20 current photos (fetched in groups capped by pixel count)
+and one source image at a time, and only `parallelism` chunks are in memory.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+from ._errors import OutlookError
+from ._image import load_source
+from ._reconcile import ensure_absent, ensure_present
+
+CHUNK = 20
+# Current photos fetched in one $batch: at most this many pixels (20 photos of 648x648, as Exchange stores
+# them). Larger photos come in smaller groups, so one chunk never holds more than ~10 MB of images.
+BATCH_PIXEL_BUDGET = 20 * 648 * 648
+
+
+class Job:
+    """What one user should end up with."""
+
+    __slots__ = ("user", "state", "src", "problem")
+
+    def __init__(self, user, state="present", src=None, problem=None):
+        self.user = user
+        self.state = state
+        self.src = src
+        self.problem = problem  # an input error found while planning: reported as failed, never sent
+
+
+class _Prefetched:
+    """The PhotoClient interface over answers already fetched in a batch; writes go to the real client."""
+
+    def __init__(self, client, metadata, content):
+        self._client = client
+        self._metadata = [metadata]
+        self._content = [content]
+
+    def get_metadata(self, user):
+        return self._metadata.pop() if self._metadata else self._client.get_metadata(user)
+
+    def get_content(self, user):
+        return self._content.pop() if self._content else self._client.get_content(user)
+
+    def put_content(self, user, data, content_type):
+        self._client.put_content(user, data, content_type)
+
+    def delete_content(self, user):
+        self._client.delete_content(user)
+
+
+def map_chunks(items, work, parallelism):
+    """work(chunk) -> list for each chunk of CHUNK items, `parallelism` chunks at a time; results in input order."""
+    chunks = [items[start:start + CHUNK] for start in range(0, len(items), CHUNK)]
+    results = []
+    if parallelism <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            results.extend(work(chunk))
+        return results
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallelism) as pool:
+        for chunk_results in pool.map(work, chunks):
+            results.extend(chunk_results)
+    return results
+
+
+def content_groups(users, metadata):
+    """Split the users whose photo must be read into groups under the pixel budget."""
+    group, budget = [], 0
+    for user in users:
+        cost = _pixels(metadata[user])
+        if group and budget + cost > BATCH_PIXEL_BUDGET:
+            yield group
+            group, budget = [], 0
+        group.append(user)
+        budget += cost
+    if group:
+        yield group
+
+
+def _pixels(metadata):
+    if metadata is None or not metadata.width or not metadata.height:
+        return 0
+    return metadata.width * metadata.height
+
+
+def _describe(action, result, check_mode):
+    photo = result.get("photo") or {}
+    size = "%sx%s" % (photo.get("width"), photo.get("height")) if photo else ""
+    comparison = result.get("comparison") or {}
+    prefix = "would be " if check_mode else ""
+    if action == "uploaded":
+        verb = "replaced" if result.get("previous_sha256") else "set"
+        text = "%s%s: %s %s" % (prefix, verb, size, photo.get("content_type") or "")
+        if result.get("conversion"):
+            text += " (converted: %s)" % result["conversion"]
+        return text.strip()
+    if action == "removed":
+        return prefix + "removed"
+    if action == "skipped":
+        return "kept the user's own photo (only_if_missing)"
+    if result.get("photo") is None:
+        return "no photo, as wanted"
+    if comparison.get("method") == "pixels":
+        return "same photo (pixels, distance %s)" % comparison.get("distance")
+    return "same photo (identical bytes)"
+
+
+class BulkEngine:
+    """Runs jobs through reconcile with shared connection, policy and limits."""
+
+    def __init__(self, client, policy, check_mode=False, convert=True, parallelism=8, want_diff=False):
+        self.client = client
+        self.policy = policy
+        self.check_mode = check_mode
+        self.convert = convert
+        self.parallelism = max(1, int(parallelism))
+        self.want_diff = want_diff
+
+    def run(self, jobs):
+        """One result dict per job, in input order."""
+        started = time.monotonic()
+        results = map_chunks(jobs, self._run_chunk, self.parallelism)
+        self.seconds = round(time.monotonic() - started, 3)
+        return results
+
+    def _run_chunk(self, chunk):
+        live = [job for job in chunk if job.problem is None]
+        metadata = self.client.get_metadata_many([job.user for job in live]) if live else {}
+        # Download only photos that can change the decision: none when the user has no photo, none when
+        # only_if_missing keeps an existing photo anyway.
+        readers = [job.user for job in live
+                   if metadata.get(job.user) is not None and not isinstance(metadata[job.user], OutlookError)
+                   and not (job.state == "present" and self.policy.only_if_missing)]
+        content = {}
+        for group in content_groups(readers, metadata):
+            content.update(self.client.get_content_many(group))
+        return [self._run_job(job, metadata, content) for job in chunk]
+
+    def _run_job(self, job, metadata, content):
+        entry = dict(user=job.user, src=job.src, state=job.state)
+        try:
+            if job.problem:
+                raise job.problem
+            meta = metadata.get(job.user)
+            if isinstance(meta, OutlookError):
+                raise meta
+            data = content.get(job.user)
+            if isinstance(data, OutlookError):
+                raise data
+            client = _Prefetched(self.client, meta, data)
+            if job.state == "present":
+                source = load_source(job.src, convert=self.convert)
+                changed, result, diff = ensure_present(client, job.user, source, self.check_mode, self.policy)
+                result["conversion"] = source.conversion
+                skipped = (result.get("comparison") or {}).get("method") == "only_if_missing"
+                action = "uploaded" if changed else ("skipped" if skipped else "unchanged")
+            else:
+                changed, result, diff = ensure_absent(client, job.user, self.check_mode, self.policy)
+                result["conversion"] = None
+                action = "removed" if changed else "unchanged"
+        except OutlookError as exc:
+            entry.update(action="failed", message=exc.msg, changed=False)
+            return entry
+        entry.update(result)
+        entry.update(user=job.user, action=action, changed=changed, message=_describe(action, result, self.check_mode))
+        if self.want_diff:
+            entry["diff"] = diff
+        return entry
+
+
+def summarize(results):
+    summary = dict(total=len(results), uploaded=0, removed=0, unchanged=0, skipped=0, failed=0)
+    for entry in results:
+        summary[entry["action"]] += 1
+    return summary

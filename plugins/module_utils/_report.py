@@ -1,0 +1,84 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""Reading photo facts for many users (outlook_user_photo_info): batched, parallel, memory-bounded."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+from ._backup import image_extension, safe_file_stem
+from ._bulk import content_groups, map_chunks
+from ._errors import ConfigurationError, OutlookError
+
+
+def save_export(dest_dir, user, data):
+    """Writes dest_dir/<user>.<ext> (replacing an older export of the same user) atomically; returns the path."""
+    path = os.path.join(dest_dir, "%s.%s" % (safe_file_stem(user), image_extension(data)))
+    handle, temporary = tempfile.mkstemp(dir=dest_dir, prefix=".export-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except OSError:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+class PhotoReport:
+    """Builds one entry per user: has_photo and the metadata, optionally sha256, sizes and an exported file."""
+
+    def __init__(self, client, include_sha256=False, include_sizes=False, dest_dir=None, parallelism=8):
+        self.client = client
+        self.include_sha256 = include_sha256
+        self.include_sizes = include_sizes
+        self.dest_dir = dest_dir
+        self.parallelism = parallelism
+
+    def run(self, users):
+        """users: list of (user key, object id or None)."""
+        if self.dest_dir:
+            try:
+                os.makedirs(self.dest_dir, mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError("dest_dir %s cannot be created: %s." % (self.dest_dir, exc.strerror)) from None
+        return map_chunks(users, self._chunk, self.parallelism)
+
+    def _chunk(self, chunk):
+        keys = [key for key, _object_id in chunk]
+        metadata = self.client.get_metadata_many(keys)
+        with_photo = [key for key in keys if metadata[key] is not None and not isinstance(metadata[key], OutlookError)]
+        content = {}
+        if self.include_sha256 or self.dest_dir:
+            for group in content_groups(with_photo, metadata):
+                content.update(self.client.get_content_many(group))
+        sizes = self.client.get_sizes_many(with_photo) if self.include_sizes and with_photo else {}
+        return [self._entry(key, object_id, metadata[key], content.get(key), sizes.get(key)) for key, object_id in chunk]
+
+    def _entry(self, key, object_id, meta, data, sizes):
+        entry = dict(user=key, user_id=object_id, has_photo=None, id=None, width=None, height=None, content_type=None,
+                     etag=None, sha256=None, sizes=None, dest_file=None, error=None)
+        problem = next((value for value in (meta, data, sizes) if isinstance(value, OutlookError)), None)
+        if problem is not None:
+            entry["error"] = problem.msg
+            return entry
+        entry["has_photo"] = meta is not None
+        if meta is None:
+            return entry
+        entry.update(meta.to_dict())
+        if data is not None:
+            if self.include_sha256:
+                entry["sha256"] = hashlib.sha256(data).hexdigest()
+            if self.dest_dir:
+                entry["dest_file"] = save_export(self.dest_dir, key, data)
+        if sizes is not None:
+            entry["sizes"] = [dict(id=size.photo_id, width=size.width, height=size.height) for size in sizes]
+        return entry

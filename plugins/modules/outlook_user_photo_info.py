@@ -1,0 +1,215 @@
+#!/usr/bin/python
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: outlook_user_photo_info
+short_description: Report which Microsoft 365 users have a profile photo, and export the photos
+description:
+  - Reads the photo metadata of one user, a list of users, or every user of the tenant, and returns per user
+    whether there is a photo, its size id, dimensions, content type and entity tag.
+  - Optionally hashes each photo (O(include_sha256)), lists the sizes the service keeps (O(include_sizes)) and
+    saves each photo into O(dest_dir) as C(<user>.<ext>), as an export or backup.
+  - Reads 20 users per request with Microsoft Graph JSON batching, O(parallelism) requests at a time.
+author:
+  - o365.outlook maintainers (@o365-outlook)
+options:
+  user:
+    description:
+      - One user, by object ID or user principal name. Without O(user), O(users) and O(all_users), the signed-in
+        user (C(/me)) is read, which needs a delegated token.
+    type: str
+    aliases: [user_id, upn]
+  users:
+    description: Several users, by object ID or user principal name.
+    type: list
+    elements: str
+  all_users:
+    description:
+      - Every user of the tenant (C(/users), followed page by page). Needs the C(User.ReadBasic.All) application
+        permission in addition to C(ProfilePhoto.Read.All).
+    type: bool
+    default: false
+  include_sha256:
+    description: Download each photo and return its SHA-256.
+    type: bool
+    default: false
+  include_sizes:
+    description: Return the sizes the service keeps of each photo (Graph C(/photos)); needs O(api=graph).
+    type: bool
+    default: false
+  dest_dir:
+    description:
+      - Save each photo into this directory on the host that runs the module, as C(<user>.<ext>) (replacing an
+        earlier export of the same user). Characters of the user that could leave the directory become C(_).
+      - Nothing is written in check mode.
+    type: path
+  parallelism:
+    description: Requests in flight at once.
+    type: int
+    default: 8
+  fail_on_error:
+    description:
+      - Fail when a user could not be read (for example, no such user). The entries of the other users are
+        returned either way, each failure with its RV(photos[].error).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - o365.outlook._connection
+  - o365.outlook._attributes
+attributes:
+  check_mode:
+    support: full
+    description: Reads as usual; O(dest_dir) is not written.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to show.
+  idempotent:
+    support: full
+    description: Only reads.
+notes:
+  - Reading photos needs C(ProfilePhoto.Read.All) (or C(ProfilePhoto.ReadWrite.All)).
+seealso:
+  - module: o365.outlook.outlook_user_photo
+  - module: o365.outlook.outlook_user_photo_sync
+"""
+
+EXAMPLES = r"""
+- name: Who has no photo yet
+  o365.outlook.outlook_user_photo_info:
+    all_users: true
+  register: report
+  delegate_to: localhost
+
+- name: List them
+  ansible.builtin.debug:
+    msg: "{{ report.photos | rejectattr('has_photo') | map(attribute='user') | list }}"
+
+- name: Export the photos of a few users before a change
+  o365.outlook.outlook_user_photo_info:
+    users:
+      - adele.vance@contoso.com
+      - alex.wilber@contoso.com
+    include_sha256: true
+    dest_dir: /var/backups/m365-photos/export
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+photos:
+  description: One entry per user, in the order asked (for O(all_users), the directory's order).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    user:
+      description: The user as given, or the user principal name with O(all_users); V(me) for C(/me).
+      type: str
+    user_id:
+      description: The user's object ID when known (O(all_users)); null otherwise.
+      type: str
+    has_photo:
+      description: Whether the user has a photo; null when the user could not be read.
+      type: bool
+    id:
+      description: The service's size id of the photo, for example V(240x240).
+      type: str
+    width:
+      description: Width in pixels.
+      type: int
+    height:
+      description: Height in pixels.
+      type: int
+    content_type:
+      description: MIME type of the photo.
+      type: str
+    etag:
+      description: Entity tag of the photo, without quotes.
+      type: str
+    sha256:
+      description: SHA-256 of the photo, with O(include_sha256).
+      type: str
+    sizes:
+      description: The sizes kept by the service, with O(include_sizes); each has C(id), C(width), C(height).
+      type: list
+      elements: dict
+    dest_file:
+      description: Where the photo was saved, with O(dest_dir).
+      type: str
+    error:
+      description: Why this user could not be read; null when it was.
+      type: str
+summary:
+  description: Counts.
+  returned: always
+  type: dict
+  sample: {total: 1200, with_photo: 1100, without_photo: 98, failed: 2}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec
+from ansible_collections.o365.outlook.plugins.module_utils._errors import OutlookError
+from ansible_collections.o365.outlook.plugins.module_utils._module import normalize_user, run_module
+from ansible_collections.o365.outlook.plugins.module_utils._report import PhotoReport
+from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
+
+
+class UsersFailed(OutlookError):
+    """Some users could not be read and fail_on_error is set."""
+
+
+def build_module():
+    spec = module_argument_spec(
+        user=dict(type="str", aliases=["user_id", "upn"]),
+        users=dict(type="list", elements="str"),
+        all_users=dict(type="bool", default=False),
+        include_sha256=dict(type="bool", default=False),
+        include_sizes=dict(type="bool", default=False),
+        dest_dir=dict(type="path"),
+        parallelism=dict(type="int", default=8),
+        fail_on_error=dict(type="bool", default=True),
+    )
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                         mutually_exclusive=[("user", "users", "all_users")])
+
+
+def main():
+    module = build_module()
+    params = module.params
+    if params["parallelism"] < 1 or params["parallelism"] > 64:
+        module.fail_json(msg="parallelism must be between 1 and 64, got %d." % params["parallelism"])
+
+    def work(client):
+        if params["all_users"]:
+            users = [(upn or object_id, object_id) for object_id, upn in client.list_users()]
+        elif params["users"]:
+            users = [(normalize_user(user), None) for user in params["users"]]
+        else:
+            users = [(normalize_user(params["user"]), None)]
+        dest_dir = params["dest_dir"]
+        if dest_dir and module.check_mode:
+            module.warn("Check mode: nothing is saved into dest_dir.")
+            dest_dir = None
+        report = PhotoReport(client, include_sha256=params["include_sha256"], include_sizes=params["include_sizes"],
+                             dest_dir=dest_dir, parallelism=params["parallelism"])
+        photos = report.run(users)
+        for entry in photos:
+            entry["user"] = entry["user"] if entry["user"] is not None else "me"
+        failed = [entry for entry in photos if entry["error"]]
+        summary = dict(total=len(photos), with_photo=sum(1 for e in photos if e["has_photo"]),
+                       without_photo=sum(1 for e in photos if e["has_photo"] is False), failed=len(failed))
+        result = dict(changed=False, photos=photos, summary=summary)
+        if failed and params["fail_on_error"]:
+            raise UsersFailed("%d of %d users could not be read: %s" % (
+                len(failed), len(photos), "; ".join("%s: %s" % (e["user"], e["error"]) for e in failed[:5])), **result)
+        return result
+
+    run_module(module, work, pool_size=params["parallelism"], gate=AdaptiveGate(params["parallelism"]))
+
+
+if __name__ == "__main__":
+    main()

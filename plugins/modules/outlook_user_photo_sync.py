@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: outlook_user_photo_sync
+short_description: Set or remove the profile photos of many Microsoft 365 users in one task
+description:
+  - Brings many users' photos to the wanted state in one task, with the same per-user rules as
+    M(o365.outlook.outlook_user_photo) (compare modes, O(only_if_missing), O(backup_dir), check and diff mode).
+  - The users come from a list (O(photos)), from a folder of image files named after the users (O(src_dir)),
+    and from O(absent_users) for photos to remove. Removal is never implied by a missing file.
+  - One token, one pool of keep-alive connections and O(parallelism) workers. Current photos are read with
+    Microsoft Graph JSON batching (20 per request); uploads and removals go one by one. Throttling (HTTP 429) is
+    retried per request after its C(Retry-After), and all workers slow down while the service throttles.
+  - One user's failure never stops the others. The task fails at the end if any user failed, unless
+    O(fail_on_error=false).
+author:
+  - o365.outlook maintainers (@o365-outlook)
+options:
+  photos:
+    description:
+      - The wanted photo of each user.
+    type: list
+    elements: dict
+    suboptions:
+      user:
+        description: Object ID or user principal name.
+        type: str
+        required: true
+      src:
+        description: Path of the image on the host that runs the module; required with O(photos[].state=present).
+        type: path
+      state:
+        description: V(present) sets the photo, V(absent) removes it.
+        type: str
+        choices: [present, absent]
+        default: present
+  src_dir:
+    description:
+      - Directory of images on the host that runs the module. Each regular file whose name matches O(file_pattern)
+        sets the photo of the user it names. Hidden files are ignored; other files are listed in RV(unmatched_files).
+    type: path
+  file_pattern:
+    description:
+      - Python regular expression, matched case-insensitively against each file name in O(src_dir), with a named
+        group C(user) that captures the user.
+      - The default maps C(adele.vance@contoso.com.jpg), C(.jpeg) and C(.png) files to the user C(adele.vance@contoso.com).
+    type: str
+    default: '^(?P<user>.+)\.(jpe?g|png)$'
+  user_domain:
+    description:
+      - Domain appended as C(@domain) to a user captured from a file name that has no C(@), so that files named
+        C(adele.vance.jpg) can be used.
+    type: str
+  absent_users:
+    description:
+      - Users whose photo must be removed. Removal only ever happens for users named here or in O(photos) with
+        O(photos[].state=absent).
+    type: list
+    elements: str
+  parallelism:
+    description:
+      - Number of workers, each handling 20 users at a time, and the most requests in flight at once.
+      - While the service throttles, fewer requests are sent at once, then the number grows back.
+    type: int
+    default: 8
+  fail_on_error:
+    description:
+      - Fail the task at the end when any user failed. The results of all users are returned either way.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - o365.outlook._connection
+  - o365.outlook._photo_policy
+  - o365.outlook._attributes
+attributes:
+  check_mode:
+    support: full
+    description: Reads everything, sends no write, and reports what a real run would do.
+  diff_mode:
+    support: full
+    description: Each entry of RV(results) gets a C(diff) with before and after SHA-256, width and height.
+  idempotent:
+    support: full
+    description: A second run with the same images sends no write.
+notes:
+  - The same permissions as M(o365.outlook.outlook_user_photo) (C(ProfilePhoto.ReadWrite.All)).
+  - A user named twice (in O(photos), by two files, or also in O(absent_users)) fails with a message naming both
+    sources; nothing is guessed.
+  - Reported dimensions after an upload are those of the uploaded image; the service may store another size.
+seealso:
+  - module: o365.outlook.outlook_user_photo
+  - module: o365.outlook.outlook_user_photo_info
+  - name: JSON batching (Microsoft Graph)
+    description: How reads are grouped 20 per request.
+    link: https://learn.microsoft.com/en-us/graph/json-batching
+"""
+
+EXAMPLES = r"""
+- name: Staff photos from the HR share, named <upn>.jpg
+  o365.outlook.outlook_user_photo_sync:
+    src_dir: /srv/hr/photos
+    backup_dir: /var/backups/m365-photos
+  register: sync
+  delegate_to: localhost
+
+- name: Files named firstname.lastname.png, in the contoso.com domain
+  o365.outlook.outlook_user_photo_sync:
+    src_dir: /srv/hr/photos
+    user_domain: contoso.com
+  delegate_to: localhost
+
+- name: An explicit list, and leavers whose photo goes
+  o365.outlook.outlook_user_photo_sync:
+    photos:
+      - user: adele.vance@contoso.com
+        src: photos/adele.jpg
+      - user: alex.wilber@contoso.com
+        src: photos/alex.png
+    absent_users:
+      - former.employee@contoso.com
+    fail_on_error: false
+  register: sync
+  delegate_to: localhost
+
+- name: Who failed
+  ansible.builtin.debug:
+    msg: "{{ sync.summary }} - failed: {{ sync.failed_users }}"
+"""
+
+RETURN = r"""
+results:
+  description: One entry per user, in input order (list entries, then folder files by name, then O(absent_users)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    user:
+      description: The user.
+      type: str
+    action:
+      description:
+        - V(uploaded), V(removed), V(unchanged), V(skipped) (O(only_if_missing) kept the user's photo) or V(failed).
+        - In check mode, what a real run would do.
+      type: str
+    message:
+      description: What happened, in words; the error for V(failed).
+      type: str
+    changed:
+      description: Whether this user's photo was (or would be) changed.
+      type: bool
+    src:
+      description: The source image.
+      type: str
+    photo:
+      description: The user's photo after the task (for an upload, the uploaded image); null when none.
+      type: dict
+    sha256:
+      description: SHA-256 of what was or would be uploaded.
+      type: str
+    previous_sha256:
+      description: SHA-256 of the photo before the task, when it was read.
+      type: str
+    comparison:
+      description: How the current photo was compared (method and distance).
+      type: dict
+    backup_file:
+      description: Where the previous photo was saved, with O(backup_dir).
+      type: str
+    conversion:
+      description: What was done to the source image to make it acceptable.
+      type: str
+summary:
+  description: Counts of users by action.
+  returned: always
+  type: dict
+  sample: {total: 1200, uploaded: 31, removed: 2, unchanged: 1160, skipped: 0, failed: 7}
+failed_users:
+  description: Users whose entry failed.
+  returned: always
+  type: list
+  elements: str
+unmatched_files:
+  description: Files in O(src_dir) whose name did not match O(file_pattern).
+  returned: always
+  type: list
+  elements: str
+stats:
+  description: Work done against the API.
+  returned: always
+  type: dict
+  contains:
+    requests:
+      description: HTTP requests sent, retries included.
+      type: int
+    batches:
+      description: JSON batch requests among them.
+      type: int
+    retries:
+      description: Requests and batch items sent again after throttling or a transient error.
+      type: int
+    throttled:
+      description: Answers with HTTP 429.
+      type: int
+    seconds:
+      description: Time spent on the users, token included.
+      type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec, photo_policy_options
+from ansible_collections.o365.outlook.plugins.module_utils._bulk import BulkEngine, summarize
+from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, OutlookError
+from ansible_collections.o365.outlook.plugins.module_utils._module import photo_policy, run_module
+from ansible_collections.o365.outlook.plugins.module_utils._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
+from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
+
+
+class UsersFailed(OutlookError):
+    """Some users failed and fail_on_error is set: the task fails, with every result attached."""
+
+
+def build_module():
+    spec = module_argument_spec(
+        photos=dict(type="list", elements="dict", options=dict(
+            user=dict(type="str", required=True),
+            src=dict(type="path"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        )),
+        src_dir=dict(type="path"),
+        file_pattern=dict(type="str", default=DEFAULT_FILE_PATTERN),
+        user_domain=dict(type="str"),
+        absent_users=dict(type="list", elements="str"),
+        parallelism=dict(type="int", default=8),
+        fail_on_error=dict(type="bool", default=True),
+        **photo_policy_options(wait=False)
+    )
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                         required_one_of=[("photos", "src_dir", "absent_users")])
+
+
+def main():
+    module = build_module()
+    params = module.params
+    parallelism = params["parallelism"]
+    if parallelism < 1 or parallelism > 64:
+        module.fail_json(msg="parallelism must be between 1 and 64, got %d." % parallelism)
+
+    def work(client):
+        if params["api"] == "outlook_v2" and (params["absent_users"] or any(p.get("state") == "absent" for p in params["photos"] or [])):
+            raise ConfigurationError("The Outlook REST v2.0 API cannot remove a photo: use api=graph to remove photos.")
+        jobs, unmatched = plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
+                                    user_domain=params["user_domain"], absent_users=params["absent_users"])
+        policy = photo_policy(module, read_after_write=False)
+        engine = BulkEngine(client, policy, check_mode=module.check_mode, convert=params["convert"],
+                            parallelism=parallelism, want_diff=module._diff)
+        results = engine.run(jobs)
+        summary = summarize(results)
+        stats = client.transport.stats
+        stats["seconds"] = engine.seconds
+        result = dict(changed=summary["uploaded"] + summary["removed"] > 0, results=results, summary=summary,
+                      failed_users=[entry["user"] for entry in results if entry["action"] == "failed"],
+                      unmatched_files=unmatched, stats=stats)
+        if result["failed_users"] and params["fail_on_error"]:
+            shown = ", ".join(str(user) for user in result["failed_users"][:10])
+            more = "" if len(result["failed_users"]) <= 10 else " and %d more" % (len(result["failed_users"]) - 10)
+            raise UsersFailed("%d of %d users failed: %s%s. See results for each message; the others were done."
+                              % (summary["failed"], summary["total"], shown, more), **result)
+        return result
+
+    run_module(module, work, pool_size=parallelism, gate=AdaptiveGate(parallelism))
+
+
+if __name__ == "__main__":
+    main()
