@@ -12,12 +12,13 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/o365/outlook
 TEST_PYTHON := 3.11
 ANSIBLE_TEST := PATH="$(BIN):$$PATH" $(BIN)/ansible-test
 
-.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint clean
+.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint clean bench bench-smoke
 
 help:
 	@echo "make demo   - set a user's photo twice against the local Graph emulator (changed, then ok)"
 	@echo "make test   - sanity, unit and integration tests (what CI runs)"
-	@echo "make sanity | units | integration | lint - one part of the suite"
+	@echo "make sanity | units | integration | lint | ee-check | bench-smoke - one part of the suite"
+	@echo "make bench  - the performance benchmark (sync vs loop vs script vs lower bound; about 10 minutes)"
 	@echo "make clean  - remove .venv and .build"
 
 venv: $(VENV)/.installed
@@ -58,8 +59,27 @@ integration: collection bootstrap
 changelog-lint: collection
 	cd $(COLLECTION) && $(BIN)/antsibull-changelog lint
 
-test: sanity units integration changelog-lint
+test: sanity units integration changelog-lint lint ee-check bench-smoke
 	@echo "make test: all suites passed"
 
 clean:
 	rm -rf $(VENV) $(BUILD)
+
+# ansible-lint (production profile, .ansible-lint) over the role and the playbooks, run in the copy where o365.outlook resolves.
+lint: collection
+	cd $(COLLECTION) && PATH="$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(BIN)/ansible-lint --offline roles examples tests/ee
+
+# The collection as AWX needs it: tarball, ansible-builder introspection and an EE build context (no image is built).
+.PHONY: ee-check
+ee-check: collection
+	tests/ee/check.sh $(BIN) $(COLLECTIONS)
+
+# Performance: outlook_user_photo_sync against an Ansible loop, a sequential script and the lower bound (tests/bench).
+BENCH_ARGS ?=
+bench: collection
+	$(BIN)/python tests/bench/run_bench.py --collections $(COLLECTIONS) --work-dir $(BUILD)/bench \
+		--json $(BUILD)/bench/report.json $(BENCH_ARGS)
+
+# The benchmark's smoke version, part of `make test`: fails unless sync is at least 3x faster per user than the loop.
+bench-smoke: collection
+	$(BIN)/python tests/bench/run_bench.py --collections $(COLLECTIONS) --work-dir $(BUILD)/bench-smoke --smoke

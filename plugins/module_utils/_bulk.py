@@ -5,7 +5,7 @@
 # PRIVATE: for use inside this collection only; the API may change without notice.
 
 """Many users in one task: chunks of 20 users, read with two $batch calls, decided by the same reconcile
-code as the single-user module, written one by one; a bounded pool of workers runs chunks in parallel.
+code as the single-user module; each upload or removal is its own request, sent in parallel.
 
 Memory stays bounded: a chunk holds at most 20 current photos (fetched in groups capped by pixel count)
 and one source image at a time, and only `parallelism` chunks are in memory.
@@ -14,10 +14,12 @@ and one source image at a time, and only `parallelism` chunks are in memory.
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 
 from ._errors import OutlookError
 from ._image import load_source
+from ._photo_client import UserNotFoundError
 from ._reconcile import ensure_absent, ensure_present
 
 CHUNK = 20
@@ -71,6 +73,24 @@ def map_chunks(items, work, parallelism):
         for chunk_results in pool.map(work, chunks):
             results.extend(chunk_results)
     return results
+
+
+def _release_when_done(futures, semaphore):
+    """Releases the semaphore once every future has finished."""
+    remaining = [len(futures)]
+    lock = threading.Lock()
+
+    def finished(_future):
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            semaphore.release()
+
+    if not futures:
+        semaphore.release()
+    for future in futures:
+        future.add_done_callback(finished)
 
 
 def content_groups(users, metadata):
@@ -127,31 +147,66 @@ class BulkEngine:
         self.want_diff = want_diff
 
     def run(self, jobs):
-        """One result dict per job, in input order."""
+        """One result dict per job, in input order.
+
+        Reader threads fetch chunks (2 batch requests per 20 users); each user's decision and write then
+        runs on a writer pool, so a chunk's uploads go out in parallel and the next chunk is read meanwhile.
+        The transport's gate keeps requests in flight at `parallelism`; at most 2 x parallelism chunks are
+        held at once, so memory does not grow with the number of users.
+        """
         started = time.monotonic()
-        results = map_chunks(jobs, self._run_chunk, self.parallelism)
+        chunks = [jobs[start:start + CHUNK] for start in range(0, len(jobs), CHUNK)]
+        held = threading.BoundedSemaphore(self.parallelism * 2)
+        results = []
+        with concurrent.futures.ThreadPoolExecutor(self.parallelism) as readers, \
+                concurrent.futures.ThreadPoolExecutor(self.parallelism) as writers:
+
+            def read_then_dispatch(chunk):
+                held.acquire()
+                try:
+                    metadata, content = self._read_chunk(chunk)
+                    futures = [writers.submit(self._run_job, job, metadata, content) for job in chunk]
+                except BaseException:
+                    held.release()
+                    raise
+                _release_when_done(futures, held)
+                return futures
+
+            for chunk_future in [readers.submit(read_then_dispatch, chunk) for chunk in chunks]:
+                results.extend(future.result() for future in chunk_future.result())
         self.seconds = round(time.monotonic() - started, 3)
         return results
 
-    def _run_chunk(self, chunk):
-        live = [job for job in chunk if job.problem is None]
-        metadata = self.client.get_metadata_many([job.user for job in live]) if live else {}
-        # Download only photos that can change the decision: none when the user has no photo, none when
-        # only_if_missing keeps an existing photo anyway.
-        readers = [job.user for job in live
-                   if metadata.get(job.user) is not None and not isinstance(metadata[job.user], OutlookError)
-                   and not (job.state == "present" and self.policy.only_if_missing)]
-        content = {}
-        for group in content_groups(readers, metadata):
-            content.update(self.client.get_content_many(group))
-        return [self._run_job(job, metadata, content) for job in chunk]
+    def _read_chunk(self, chunk):
+        """(metadata, content) for a chunk's users; a failed read becomes every user's error."""
+        live = [job.user for job in chunk if job.problem is None]
+        try:
+            metadata = self.client.get_metadata_many(live) if live else {}
+            # Download only photos that can change the decision: none when the user has no photo, none when
+            # only_if_missing keeps an existing photo anyway.
+            wanted_states = {job.user: job.state for job in chunk}
+            readers = [user for user in live
+                       if metadata.get(user) is not None and not isinstance(metadata[user], OutlookError)
+                       and not (wanted_states[user] == "present" and self.policy.only_if_missing)]
+            content = {}
+            for group in content_groups(readers, metadata):
+                content.update(self.client.get_content_many(group))
+        except OutlookError as exc:
+            return {user: exc for user in live}, {}
+        return metadata, content
 
     def _run_job(self, job, metadata, content):
-        entry = dict(user=job.user, src=job.src, state=job.state)
+        # Every entry has every key, so filters such as selectattr('backup_file') work on failed entries too.
+        entry = dict(user=job.user, src=job.src, state=job.state, photo=None, sha256=None, previous_sha256=None,
+                     comparison=None, backup_file=None, conversion=None)
         try:
             if job.problem:
                 raise job.problem
             meta = metadata.get(job.user)
+            if isinstance(meta, UserNotFoundError) and job.state == "absent":
+                # A leaver whose account is already deleted has no photo left to remove.
+                entry.update(action="skipped", changed=False, message="no such user: nothing to remove")
+                return entry
             if isinstance(meta, OutlookError):
                 raise meta
             data = content.get(job.user)

@@ -13,9 +13,10 @@ description:
     M(o365.outlook.outlook_user_photo) (compare modes, O(only_if_missing), O(backup_dir), check and diff mode).
   - The users come from a list (O(photos)), from a folder of image files named after the users (O(src_dir)),
     and from O(absent_users) for photos to remove. Removal is never implied by a missing file.
-  - One token, one pool of keep-alive connections and O(parallelism) workers. Current photos are read with
-    Microsoft Graph JSON batching (20 per request); uploads and removals go one by one. Throttling (HTTP 429) is
-    retried per request after its C(Retry-After), and all workers slow down while the service throttles.
+  - One token, one pool of keep-alive connections and at most O(parallelism) requests in flight. Current photos
+    are read with Microsoft Graph JSON batching (20 per request), and only when they can change the decision;
+    each upload or removal is its own request. Throttling (HTTP 429) is retried per request after its
+    C(Retry-After), and all workers slow down while the service throttles.
   - One user's failure never stops the others. The task fails at the end if any user failed, unless
     O(fail_on_error=false).
 author:
@@ -92,6 +93,8 @@ notes:
   - A user named twice (in O(photos), by two files, or also in O(absent_users)) fails with a message naming both
     sources; nothing is guessed.
   - Reported dimensions after an upload are those of the uploaded image; the service may store another size.
+  - A user to remove who no longer exists is reported as V(skipped), not as a failure, so a scheduled job
+    does not keep failing once a leaver's account is deleted.
 seealso:
   - module: o365.outlook.outlook_user_photo
   - module: o365.outlook.outlook_user_photo_info
@@ -144,7 +147,9 @@ results:
       type: str
     action:
       description:
-        - V(uploaded), V(removed), V(unchanged), V(skipped) (O(only_if_missing) kept the user's photo) or V(failed).
+        - V(uploaded), V(removed), V(unchanged), V(skipped) or V(failed).
+        - V(skipped) means O(only_if_missing) kept the user's own photo, or a user in O(absent_users) no longer
+          exists (nothing to remove).
         - In check mode, what a real run would do.
       type: str
     message:

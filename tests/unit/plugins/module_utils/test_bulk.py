@@ -151,3 +151,16 @@ def test_content_groups_respect_the_pixel_budget():
     assert 4000 * 4000 > BATCH_PIXEL_BUDGET
     smalls = {"s%d" % n: small for n in range(30)}
     assert [len(g) for g in content_groups(sorted(smalls), smalls)] == [30]  # small photos share one group
+
+
+def test_removing_a_deleted_user_is_skipped_not_failed():
+    tenant = FakeTenant({}, unknown={"gone@x"})
+    results = run(tenant, [Job("gone@x", state="absent")])
+    assert results[0]["action"] == "skipped" and "nothing to remove" in results[0]["message"]
+    assert tenant.writes() == []
+
+
+def test_failed_entries_have_every_key(sources):
+    results = run(FakeTenant({}), [Job("a@x", src=sources["broken"])])
+    assert results[0]["action"] == "failed"
+    assert {"photo", "sha256", "previous_sha256", "comparison", "backup_file", "conversion"} <= set(results[0])
