@@ -13,6 +13,7 @@ and one source image at a time, and only `parallelism` chunks are in memory.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import threading
 import time
@@ -23,6 +24,13 @@ from ._photo_client import UserNotFoundError
 from ._reconcile import ensure_absent, ensure_present
 
 CHUNK = 20
+# Which per-user entries a task returns: all of them, or only those worth reading in a large tenant.
+KEEP = {
+    "all": lambda entry: True,
+    "changed": lambda entry: entry["action"] in ("uploaded", "removed", "failed"),
+    "failed": lambda entry: entry["action"] == "failed",
+}
+
 # Current photos fetched in one $batch: at most this many pixels (20 photos of 648x648, as Exchange stores
 # them). Larger photos come in smaller groups, so one chunk never holds more than ~10 MB of images.
 BATCH_PIXEL_BUDGET = 20 * 648 * 648
@@ -138,16 +146,20 @@ def _describe(action, result, check_mode):
 class BulkEngine:
     """Runs jobs through reconcile with shared connection, policy and limits."""
 
-    def __init__(self, client, policy, check_mode=False, convert=True, parallelism=8, want_diff=False):
+    def __init__(self, client, policy, check_mode=False, convert=True, parallelism=8, want_diff=False, keep=None):
         self.client = client
         self.policy = policy
         self.check_mode = check_mode
         self.convert = convert
         self.parallelism = max(1, int(parallelism))
         self.want_diff = want_diff
+        # Which entries to keep for the result; the summary always counts every user.
+        self.keep = keep or (lambda entry: True)
+        self.summary = summarize([])
+        self.seconds = 0.0
 
     def run(self, jobs):
-        """One result dict per job, in input order.
+        """The result dicts of the jobs that `keep` selects, in input order; counts go to self.summary.
 
         Reader threads fetch chunks (2 batch requests per 20 users); each user's decision and write then
         runs on a writer pool, so a chunk's uploads go out in parallel and the next chunk is read meanwhile.
@@ -172,8 +184,15 @@ class BulkEngine:
                 _release_when_done(futures, held)
                 return futures
 
-            for chunk_future in [readers.submit(read_then_dispatch, chunk) for chunk in chunks]:
-                results.extend(future.result() for future in chunk_future.result())
+            # A deque, consumed from the left: a finished chunk's entries are dropped as soon as they are counted.
+            pending = collections.deque(readers.submit(read_then_dispatch, chunk) for chunk in chunks)
+            while pending:
+                for future in pending.popleft().result():
+                    entry = future.result()
+                    self.summary["total"] += 1
+                    self.summary[entry["action"]] += 1
+                    if self.keep(entry):
+                        results.append(entry)
         self.seconds = round(time.monotonic() - started, 3)
         return results
 

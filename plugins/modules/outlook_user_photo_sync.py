@@ -74,6 +74,17 @@ options:
       - Fail the task at the end when any user failed. The results of all users are returned either way.
     type: bool
     default: true
+  results:
+    description:
+      - Which users get an entry in RV(results). RV(summary) always counts every user, and RV(failed_users)
+        always names every failure.
+      - V(all) returns every user. V(changed) returns only users whose photo was (or would be) uploaded or
+        removed, and failures. V(failed) returns only failures.
+      - In a large tenant, V(changed) or V(failed) keeps the task's memory and output from growing with the
+        number of unchanged users (about 5 KB per entry).
+    type: str
+    choices: [all, changed, failed]
+    default: all
 extends_documentation_fragment:
   - o365.outlook._connection
   - o365.outlook._photo_policy
@@ -137,7 +148,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 results:
-  description: One entry per user, in input order (list entries, then folder files by name, then O(absent_users)).
+  description:
+    - One entry per user selected by O(results), in input order (list entries, then folder files by name, then
+      O(absent_users)).
   returned: always
   type: list
   elements: dict
@@ -219,7 +232,7 @@ stats:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec, photo_policy_options
-from ansible_collections.o365.outlook.plugins.module_utils._bulk import BulkEngine, summarize
+from ansible_collections.o365.outlook.plugins.module_utils._bulk import KEEP, BulkEngine
 from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, OutlookError
 from ansible_collections.o365.outlook.plugins.module_utils._module import photo_policy, run_module
 from ansible_collections.o365.outlook.plugins.module_utils._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
@@ -243,6 +256,7 @@ def build_module():
         absent_users=dict(type="list", elements="str"),
         parallelism=dict(type="int", default=8),
         fail_on_error=dict(type="bool", default=True),
+        results=dict(type="str", choices=["all", "changed", "failed"], default="all"),
         **photo_policy_options(wait=False)
     )
     return AnsibleModule(argument_spec=spec, supports_check_mode=True,
@@ -263,9 +277,9 @@ def main():
                                     user_domain=params["user_domain"], absent_users=params["absent_users"])
         policy = photo_policy(module, read_after_write=False)
         engine = BulkEngine(client, policy, check_mode=module.check_mode, convert=params["convert"],
-                            parallelism=parallelism, want_diff=module._diff)
+                            parallelism=parallelism, want_diff=module._diff, keep=KEEP[params["results"]])
         results = engine.run(jobs)
-        summary = summarize(results)
+        summary = engine.summary
         stats = client.transport.stats
         stats["seconds"] = engine.seconds
         result = dict(changed=summary["uploaded"] + summary["removed"] > 0, results=results, summary=summary,

@@ -164,3 +164,16 @@ def test_failed_entries_have_every_key(sources):
     results = run(FakeTenant({}), [Job("a@x", src=sources["broken"])])
     assert results[0]["action"] == "failed"
     assert {"photo", "sha256", "previous_sha256", "comparison", "backup_file", "conversion"} <= set(results[0])
+
+
+def test_keep_limits_entries_but_summary_counts_everyone(sources):
+    from ansible_collections.o365.outlook.plugins.module_utils._bulk import KEEP
+    red = open(sources["red"], "rb").read()
+    tenant = FakeTenant({"same@x": red}, unknown={"ghost@x"})
+    jobs = [Job("same@x", src=sources["red"]), Job("new@x", src=sources["red"]), Job("ghost@x", src=sources["red"])]
+    engine = BulkEngine(tenant, PhotoPolicy(read_after_write=False), keep=KEEP["failed"])
+    results = engine.run(jobs)
+    assert [r["user"] for r in results] == ["ghost@x"]
+    assert engine.summary == dict(total=3, uploaded=1, removed=0, unchanged=1, skipped=0, failed=1)
+    engine = BulkEngine(tenant, PhotoPolicy(read_after_write=False), keep=KEEP["changed"])
+    assert [r["action"] for r in engine.run(jobs + [Job("other@x", src=sources["blue"])])] == ["failed", "uploaded"]
