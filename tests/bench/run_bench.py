@@ -230,24 +230,21 @@ class Bench:
         return {"seconds": seconds, "engine_seconds": result["stats"]["seconds"], "peak_rss_mb": rss,
                 "requests": result["stats"]["requests"], "batches": result["stats"]["batches"]}
 
-    def _jobs(self, count, folder):
-        return [{"user": upn(i), "src": os.path.join(folder, upn(i) + ".jpg")} for i in range(count)]
-
-    def loop(self, sample):
+    def _seed_sample(self, sample, name):
+        """A fresh tenant of `sample` users and a jobs file naming each user and its photo."""
         folder = photo_folder(self.work, sample)
         self.emulator.seed(sample, folder, self.args.latency_ms)
-        jobs_file = os.path.join(self.work, "loop-jobs.json")
+        jobs_file = os.path.join(self.work, name + "-jobs.json")
         with open(jobs_file, "w", encoding="utf-8") as handle:
-            json.dump(self._jobs(sample, folder), handle)
-        seconds, _rss, _output = self._playbook("loop.yml", {"jobs_file": jobs_file})
+            json.dump([{"user": upn(i), "src": os.path.join(folder, upn(i) + ".jpg")} for i in range(sample)], handle)
+        return jobs_file
+
+    def loop(self, sample):
+        seconds, _rss, _output = self._playbook("loop.yml", {"jobs_file": self._seed_sample(sample, "loop")})
         return {"seconds": seconds}
 
     def script(self, sample):
-        folder = photo_folder(self.work, sample)
-        self.emulator.seed(sample, folder, self.args.latency_ms)
-        jobs_file = os.path.join(self.work, "script-jobs.json")
-        with open(jobs_file, "w", encoding="utf-8") as handle:
-            json.dump(self._jobs(sample, folder), handle)
+        jobs_file = self._seed_sample(sample, "script")
         info = self.emulator.info
         seconds, _rss, output = run_measured([sys.executable, os.path.join(HERE, "sequential_script.py"), "--jobs", jobs_file,
                                               "--graph-url", info["graph_url"], "--authority-host", info["authority_host"],

@@ -5,24 +5,12 @@ import threading
 import time
 
 from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-        self.sleeps = []
-
-    def time(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
 
 
 def test_throttling_halves_concurrency_and_pauses_everyone():
-    clock = Clock()
-    gate = AdaptiveGate(8, sleep=clock.sleep, clock=clock.time)
+    clock = FakeClock()
+    gate = AdaptiveGate(8, sleep=clock.sleep, clock=clock.monotonic)
     gate.acquire()
     gate.release(throttled=True, retry_after=2.0)
     assert gate.allowed == 4
@@ -32,8 +20,8 @@ def test_throttling_halves_concurrency_and_pauses_everyone():
 
 
 def test_successes_give_slots_back_up_to_the_limit():
-    clock = Clock()
-    gate = AdaptiveGate(4, sleep=clock.sleep, clock=clock.time)
+    clock = FakeClock()
+    gate = AdaptiveGate(4, sleep=clock.sleep, clock=clock.monotonic)
     gate.acquire()
     gate.release(throttled=True, retry_after=0)
     gate.acquire()

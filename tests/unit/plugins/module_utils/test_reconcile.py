@@ -12,6 +12,7 @@ from ansible_collections.o365.outlook.plugins.module_utils._image import ImageIn
 from ansible_collections.o365.outlook.plugins.module_utils._photo_client import PhotoMetadata
 from ansible_collections.o365.outlook.plugins.module_utils._propagation import WaitTimeoutError
 from ansible_collections.o365.outlook.plugins.module_utils._reconcile import PhotoPolicy, ensure_absent, ensure_present
+from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
 
 
 class FakeClient:
@@ -85,19 +86,6 @@ def real_source(color=(200, 30, 60), size=(120, 120)):
 
 def sha(data):
     return hashlib.sha256(data).hexdigest()
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_upload_when_user_has_no_photo():
@@ -193,27 +181,27 @@ def test_no_backup_in_check_mode_or_without_photo(tmp_path):
 
 
 def test_wait_polls_until_new_photo_is_served():
-    fake_time = FakeTime()
+    fake_time = FakeClock(start=0.0)
     client = FakeClient(photo=b"old", stale_reads=3)
-    policy = PhotoPolicy(wait=True, wait_timeout=30, sleep=fake_time.sleep, clock=fake_time.clock)
+    policy = PhotoPolicy(wait=True, wait_timeout=30, sleep=fake_time.sleep, clock=fake_time.monotonic)
     changed, result = ensure_present(client, "a", source(), False, policy)[:2]
     assert changed and result["photo"]["width"] == 100
     assert fake_time.sleeps == [0.5, 1.0, 2.0]
 
 
 def test_wait_times_out_with_a_clear_message():
-    fake_time = FakeTime()
+    fake_time = FakeClock(start=0.0)
     client = FakeClient(photo=b"old", stale_reads=1000)
-    policy = PhotoPolicy(wait=True, wait_timeout=10, sleep=fake_time.sleep, clock=fake_time.clock)
+    policy = PhotoPolicy(wait=True, wait_timeout=10, sleep=fake_time.sleep, clock=fake_time.monotonic)
     with pytest.raises(WaitTimeoutError, match="still served the previous state after 10 seconds"):
         ensure_present(client, "a", source(), False, policy)
     assert sum(fake_time.sleeps) == pytest.approx(10.0)
 
 
 def test_wait_after_remove():
-    fake_time = FakeTime()
+    fake_time = FakeClock(start=0.0)
     client = FakeClient(photo=b"old", stale_reads=2)
-    policy = PhotoPolicy(wait=True, sleep=fake_time.sleep, clock=fake_time.clock)
+    policy = PhotoPolicy(wait=True, sleep=fake_time.sleep, clock=fake_time.monotonic)
     assert ensure_absent(client, "a", False, policy)[0] is True
     assert fake_time.sleeps == [0.5, 1.0]
 

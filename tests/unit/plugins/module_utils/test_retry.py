@@ -4,24 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy, parse_retry_after
-
-
-class FakeClock:
-    """Monotonic and wall clock that only move when the code under test sleeps."""
-
-    def __init__(self, start=1_000_000.0):
-        self.now = start
-        self.sleeps = []
-
-    def monotonic(self):
-        return self.now
-
-    def time(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
 
 
 def make_policy(clock, rand=0.5, **kwargs):
