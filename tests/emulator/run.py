@@ -119,7 +119,9 @@ def _serve_foreground(args, state_dir):
         signal.signal(signum, lambda *_: stop.set())
     try:
         while not stop.wait(1.0):
-            pass
+            if not os.path.isdir(state_dir):
+                # Its folder was deleted (a test's output cleaned up after a crash): nobody can stop it any more.
+                break
     finally:
         server.stop()
         if (_read_json(_path(state_dir, INFO_FILE)) or {}).get("pid") == os.getpid():

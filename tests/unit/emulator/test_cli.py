@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -40,3 +42,27 @@ def test_start_background_info_stop(tmp_path):
     again = _run("stop", "--state-dir", state_dir)
     assert again.returncode == 0 and "not running" in again.stdout
     assert _run("info", "--state-dir", state_dir).returncode == 1
+
+
+
+def _exited(pid):
+    """True once the process is gone or a zombie (it was started detached, so init reaps it)."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_orphan_stops_when_its_folder_is_deleted(tmp_path):
+    state_dir = str(tmp_path / "orphan")
+    started = _run("start", "--state-dir", state_dir, "--background")
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(started.stdout.strip().splitlines()[-1])["pid"]
+    shutil.rmtree(state_dir)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _exited(pid):
+        time.sleep(0.2)
+    if not _exited(pid):
+        os.kill(pid, 9)
+        raise AssertionError("the emulator outlived its deleted folder")
