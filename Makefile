@@ -12,12 +12,12 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/o365/outlook
 TEST_PYTHON := 3.11
 ANSIBLE_TEST := PATH="$(BIN):$$PATH" $(BIN)/ansible-test
 
-.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint clean bench bench-smoke
+.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint clean bench bench-smoke
 
 help:
 	@echo "make demo   - set a user's photo twice against the local Graph emulator (changed, then ok)"
 	@echo "make test   - sanity, unit and integration tests (what CI runs)"
-	@echo "make sanity | units | integration | lint | ee-check | bench-smoke - one part of the suite"
+	@echo "make sanity | units | integration | docs-lint | lint | ee-check | bench-smoke - one part of the suite"
 	@echo "make bench  - the performance benchmark (sync vs loop vs script vs lower bound; about 10 minutes)"
 	@echo "make clean  - remove .venv and .build"
 
@@ -59,7 +59,19 @@ integration: collection bootstrap
 changelog-lint: collection
 	cd $(COLLECTION) && $(BIN)/antsibull-changelog lint
 
-test: sanity units integration changelog-lint lint ee-check bench-smoke
+# antsibull-docs in a venv of its own (it wants another docutils than the tools in .venv): checks the module docs,
+# the guides and every option or return value the guides name.
+DOCS_VENV := $(BUILD)/docs-venv
+$(DOCS_VENV)/.installed:
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet 'antsibull-docs>=2.0,<3' 'ansible-core>=2.17,<2.20'
+	touch $@
+
+docs-lint: collection $(DOCS_VENV)/.installed
+	PATH="$(DOCS_VENV)/bin:$$PATH" $(DOCS_VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs $(COLLECTION)
+	@echo "docs-lint: passed"
+
+test: sanity units integration changelog-lint docs-lint lint ee-check bench-smoke
 	@echo "make test: all suites passed"
 
 clean:

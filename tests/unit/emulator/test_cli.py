@@ -44,7 +44,6 @@ def test_start_background_info_stop(tmp_path):
     assert _run("info", "--state-dir", state_dir).returncode == 1
 
 
-
 def _exited(pid):
     """True once the process is gone or a zombie (it was started detached, so init reaps it)."""
     try:
