@@ -59,6 +59,10 @@ class TransportError(OutlookError):
         super().__init__(msg, method=method, url=url)
 
 
+class UsersFailed(OutlookError):
+    """Some users of a many-user task failed and fail_on_error is set: the task fails with every result attached."""
+
+
 class GraphError(OutlookError):
     """The API answered with an error status; code and request id are kept for support cases."""
 

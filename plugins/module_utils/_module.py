@@ -26,6 +26,17 @@ def normalize_user(value):
     return value
 
 
+MAX_PARALLELISM = 64
+
+
+def checked_parallelism(module):
+    """The parallelism option of the many-user modules, refused outside 1..MAX_PARALLELISM before any request."""
+    value = module.params["parallelism"]
+    if not 1 <= value <= MAX_PARALLELISM:
+        module.fail_json(msg="parallelism must be between 1 and %d, got %d." % (MAX_PARALLELISM, value))
+    return value
+
+
 def photo_policy(module, **overrides):
     """PhotoPolicy from the options of photo_policy_options(), refusing values that cannot work."""
     params = module.params

@@ -152,14 +152,10 @@ summary:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec
-from ansible_collections.o365.outlook.plugins.module_utils._errors import OutlookError
-from ansible_collections.o365.outlook.plugins.module_utils._module import normalize_user, run_module
+from ansible_collections.o365.outlook.plugins.module_utils._errors import UsersFailed
+from ansible_collections.o365.outlook.plugins.module_utils._module import checked_parallelism, normalize_user, run_module
 from ansible_collections.o365.outlook.plugins.module_utils._report import PhotoReport
 from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
-
-
-class UsersFailed(OutlookError):
-    """Some users could not be read and fail_on_error is set."""
 
 
 def build_module():
@@ -180,8 +176,7 @@ def build_module():
 def main():
     module = build_module()
     params = module.params
-    if params["parallelism"] < 1 or params["parallelism"] > 64:
-        module.fail_json(msg="parallelism must be between 1 and 64, got %d." % params["parallelism"])
+    parallelism = checked_parallelism(module)
 
     def work(client):
         if params["all_users"]:
@@ -195,7 +190,7 @@ def main():
             module.warn("Check mode: nothing is saved into dest_dir.")
             dest_dir = None
         report = PhotoReport(client, include_sha256=params["include_sha256"], include_sizes=params["include_sizes"],
-                             dest_dir=dest_dir, parallelism=params["parallelism"])
+                             dest_dir=dest_dir, parallelism=parallelism)
         photos = report.run(users)
         for entry in photos:
             entry["user"] = entry["user"] if entry["user"] is not None else "me"
@@ -208,7 +203,7 @@ def main():
                 len(failed), len(photos), "; ".join("%s: %s" % (e["user"], e["error"]) for e in failed[:5])), **result)
         return result
 
-    run_module(module, work, pool_size=params["parallelism"], gate=AdaptiveGate(params["parallelism"]))
+    run_module(module, work, pool_size=parallelism, gate=AdaptiveGate(parallelism))
 
 
 if __name__ == "__main__":

@@ -236,14 +236,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec, photo_policy_options
 from ansible_collections.o365.outlook.plugins.module_utils._bulk import KEEP, BulkEngine
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, OutlookError
-from ansible_collections.o365.outlook.plugins.module_utils._module import photo_policy, run_module
+from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, UsersFailed
+from ansible_collections.o365.outlook.plugins.module_utils._module import checked_parallelism, photo_policy, run_module
 from ansible_collections.o365.outlook.plugins.module_utils._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
 from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
-
-
-class UsersFailed(OutlookError):
-    """Some users failed and fail_on_error is set: the task fails, with every result attached."""
 
 
 def build_module():
@@ -269,9 +265,7 @@ def build_module():
 def main():
     module = build_module()
     params = module.params
-    parallelism = params["parallelism"]
-    if parallelism < 1 or parallelism > 64:
-        module.fail_json(msg="parallelism must be between 1 and 64, got %d." % parallelism)
+    parallelism = checked_parallelism(module)
 
     def work(client):
         if params["api"] == "outlook_v2" and (params["absent_users"] or any(p.get("state") == "absent" for p in params["photos"] or [])):

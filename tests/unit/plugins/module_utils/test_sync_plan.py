@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
+from ansible_collections.o365.outlook.plugins.module_utils._sync_plan import plan_jobs
 
 
 def folder(tmp_path, *names):
@@ -55,7 +55,3 @@ def test_list_entries_and_removals():
 def test_bad_inputs(kwargs, message):
     with pytest.raises(ConfigurationError, match=message):
         plan_jobs(**kwargs)
-
-
-def test_default_pattern_is_exported():
-    assert "(?P<user>" in DEFAULT_FILE_PATTERN
