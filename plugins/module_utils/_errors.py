@@ -10,7 +10,13 @@ from __future__ import annotations
 
 
 class OutlookError(Exception):
-    """Base class: a message for the user plus extra, non-secret fields for the result."""
+    """Base class: a message for the user plus extra, non-secret fields for the result.
+
+    stops_run: in a many-user task, this error means the other users cannot succeed either (credentials gone,
+    service unreachable after every retry), so the run stops and reports the users it did not attempt.
+    """
+
+    stops_run = False
 
     def __init__(self, msg, **details):
         super().__init__(msg)
@@ -48,12 +54,16 @@ class SourceImageError(OutlookError):
 class AuthenticationError(OutlookError):
     """No token could be obtained (Entra ID error, unreachable authority, bad credential file)."""
 
+    stops_run = True
+
     def __init__(self, msg, error=None, error_codes=None, correlation_id=None):
         super().__init__(msg, auth_error=error, auth_error_codes=error_codes, correlation_id=correlation_id)
 
 
 class TransportError(OutlookError):
     """The request never got an HTTP answer (connection refused, TLS, timeout), even after retries."""
+
+    stops_run = True
 
     def __init__(self, msg, method=None, url=None):
         super().__init__(msg, method=method, url=url)
@@ -84,9 +94,50 @@ class GraphError(OutlookError):
         self.retry_after = retry_after
 
 
+class MalformedAnswerError(OutlookError):
+    """The service answered, but not with what the API promises (wrong JSON types, missing fields, bad base64,
+    a cut-off body, duplicated or missing $batch ids). Names the request and its request-id for a support case."""
+
+    def __init__(self, problem, method=None, url=None, request_id=None):
+        text = "%s %s answered something this module cannot trust: %s" % (method or "Request", url or "", problem)
+        if request_id:
+            text += " (request-id %s)" % request_id
+        super().__init__(text, method=method, url=url, request_id=request_id)
+        self.problem = problem
+        self.request_id = request_id
+
+
+class PhotoDisagreementError(OutlookError):
+    """Two answers about one photo contradict each other (metadata says there is a photo, $value says there is
+    none). Never read as "no photo": that would replace or keep a photo on a guess."""
+
+
+class UnexpectedError(OutlookError):
+    """Anything that is not one of ours (a bug, a library's surprise), caught so that it fails one user, not the run."""
+
+    def __init__(self, what, exc):
+        super().__init__("%s: unexpected %s: %s" % (what, type(exc).__name__, exc))
+        self.original = exc
+
+
+class WrittenThenFailedError(OutlookError):
+    """The write succeeded and something after it failed (read-back, wait): the task changed the photo all the same."""
+
+    def __init__(self, what, cause, **details):
+        cause_text = cause.msg if isinstance(cause, OutlookError) else "%s: %s" % (type(cause).__name__, cause)
+        super().__init__("%s succeeded, but then: %s" % (what, cause_text), changed=True, **details)
+        self.cause = cause
+
+
+def as_outlook_error(exc, what):
+    """exc itself when it is one of ours, else an UnexpectedError naming what was being done."""
+    return exc if isinstance(exc, OutlookError) else UnexpectedError(what, exc)
+
+
 # Codes Graph and Outlook use for "this user has no photo" (graph-photo-api.md section 2).
 NO_PHOTO_CODES = frozenset(("imagenotfound", "erroritemnotfound", "errorentitynotfound", "getuserphoto"))
 
 
 def is_no_photo(error):
-    return isinstance(error, GraphError) and error.status == 404 and (error.code or "").lower() in NO_PHOTO_CODES
+    return (isinstance(error, GraphError) and error.status == 404 and isinstance(error.code, str)
+            and error.code.lower() in NO_PHOTO_CODES)
