@@ -8,22 +8,28 @@
 
 Items are throttled one by one (graph-photo-api.md section 5): an item answered 429, 503 or 504 is sent
 again in a later batch after its Retry-After, within the transport's retry budget.
+
+Answers are read by _answers.batch_envelope, never trusted: a malformed envelope fails every item still
+pending; a duplicated, missing or malformed entry fails its own item (item.failure), never the others.
 """
 
 from __future__ import annotations
 
-import base64
-
-from ._errors import GraphError
+from ._answers import Origin, batch_binary, batch_envelope, graph_error, json_body, response_origin
+from ._errors import OutlookError
 from ._retry import RETRY_STATUSES, parse_retry_after
 
 MAX_BATCH = 20
 
 
 class BatchItem:
-    """One request inside a batch; status/headers/body are filled in from its response."""
+    """One request inside a batch.
 
-    __slots__ = ("item_id", "method", "url", "status", "headers", "body")
+    After run_batch, either failure is set (an OutlookError that stands for this item's answer: a malformed
+    answer, or the whole batch request failing) or status/headers/body hold its validated response entry.
+    """
+
+    __slots__ = ("item_id", "method", "url", "status", "headers", "body", "failure", "request_id")
 
     def __init__(self, item_id, method, url):
         self.item_id = str(item_id)
@@ -32,40 +38,66 @@ class BatchItem:
         self.status = None
         self.headers = {}
         self.body = None
+        self.failure = None
+        self.request_id = None
+
+    def origin(self, base_url):
+        """Who asked: named in the errors about this item."""
+        return Origin(self.method, base_url + self.url, self.request_id)
+
+    @property
+    def succeeded(self):
+        return self.failure is None and self.status is not None and 200 <= self.status < 300
 
     def error(self, base_url):
-        body = self.body if isinstance(self.body, dict) else {}
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        inner = error.get("innerError") or error.get("innererror") or {}
-        request_id = inner.get("request-id") if isinstance(inner, dict) else None
-        return GraphError(self.status, error.get("code"), error.get("message"), request_id=request_id,
-                          method=self.method, url=base_url + self.url, retry_after=self.headers.get("retry-after"))
+        """The OutlookError this item's answer stands for: its failure, or a GraphError from its error body."""
+        if self.failure is not None:
+            return self.failure
+        return graph_error(self.status, self.body, self.headers, method=self.method, url=base_url + self.url)
 
-    def binary(self):
-        """A binary body ($value) arrives as a base64 string inside the JSON."""
-        if isinstance(self.body, str):
-            return base64.b64decode(self.body)
-        return self.body
+    def binary(self, base_url=""):
+        """A binary body ($value) arrives as a base64 string inside the JSON; raises MalformedAnswerError."""
+        return batch_binary(self.body, self.origin(base_url))
+
+
+def _fail_all(items, failure):
+    for item in items:
+        item.failure = failure
 
 
 def run_batch(transport, api_base, items):
-    """Sends items (at most MAX_BATCH) and returns them with their answers; retries throttled items."""
+    """Sends items (at most MAX_BATCH) and returns them with their answers; retries throttled items.
+
+    Raises only what stops the run (an OutlookError whose stops_run is set, such as TransportError or
+    AuthenticationError); any other failure of the batch request becomes the failure of each pending item.
+    """
     if len(items) > MAX_BATCH:
         raise ValueError("a batch holds at most %d requests" % MAX_BATCH)
+    if len({item.item_id for item in items}) != len(items):
+        raise ValueError("batch request ids must be unique")
     retry = transport.retry_policy.start()
     pending = list(items)
+    batch_url = api_base + "/$batch"
     while pending:
         transport.count("batches")
         payload = {"requests": [dict(id=item.item_id, method=item.method, url=item.url) for item in pending]}
-        response = transport.request("POST", api_base + "/$batch", json_body=payload)
-        answers = {str(answer.get("id")): answer for answer in response.json().get("responses", [])}
+        try:
+            response = transport.request("POST", batch_url, json_body=payload)
+            origin = response_origin(response, "POST", batch_url)
+            answers = batch_envelope(json_body(response, origin), {item.item_id: item.origin(api_base) for item in pending}, origin)
+        except OutlookError as exc:
+            if exc.stops_run:
+                raise
+            _fail_all(pending, exc)
+            break
         again = []
         longest_wait = None
         for item in pending:
-            answer = answers.get(item.item_id, {})
-            item.status = answer.get("status", 500)
-            item.headers = {str(k).lower(): v for k, v in (answer.get("headers") or {}).items()}
-            item.body = answer.get("body")
+            answer = answers[item.item_id]
+            if isinstance(answer, OutlookError):
+                item.failure = answer
+                continue
+            item.status, item.headers, item.body, item.request_id = answer.status, answer.headers, answer.body, answer.request_id
             if item.status in RETRY_STATUSES:
                 again.append(item)
                 if item.status == 429:

@@ -10,49 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from ._answers import (GRAPH_KEYS, OUTLOOK_V2_KEYS, Origin, PhotoMetadata, json_body, photo_bytes, photo_metadata, photo_sizes,
+                       response_origin, users_page)
 from ._batch import MAX_BATCH, BatchItem, run_batch
-from ._errors import ConfigurationError, GraphError, is_no_photo
-
-
-class PhotoMetadata:
-    """What the service says about a stored photo."""
-
-    __slots__ = ("photo_id", "width", "height", "content_type", "etag")
-
-    def __init__(self, photo_id, width, height, content_type, etag):
-        self.photo_id = photo_id
-        self.width = width
-        self.height = height
-        self.content_type = content_type
-        self.etag = etag
-
-    def to_dict(self):
-        return dict(id=self.photo_id, width=self.width, height=self.height,
-                    content_type=self.content_type, etag=self.etag)
-
-
-def _unquote_etag(value):
-    # Graph sends "@odata.mediaEtag": "\"BA09D118\"" (a quoted string inside the JSON string).
-    if not value:
-        return None
-    value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"') or None
-
-
-def _is_placeholder(content_type, photo_id, width, height):
-    """The 1x1 image/gif answer that means "no photo" (Outlook v2.0 always, Graph as documented)."""
-    return (str(photo_id or "").lower() == "1x1" and width == 1 and height == 1
-            and (content_type or "").lower() == "image/gif")
-
-
-def _metadata(body, keys):
-    photo_id, width, height = (body.get(k) for k in keys)
-    content_type = body.get("@odata.mediaContentType")
-    if _is_placeholder(content_type, photo_id, width, height):
-        return None
-    return PhotoMetadata(photo_id, width, height, content_type, _unquote_etag(body.get("@odata.mediaEtag")))
+from ._errors import ConfigurationError, GraphError, MalformedAnswerError, is_no_photo
 
 
 class GraphDialect:
@@ -89,9 +50,12 @@ class GraphDialect:
     def users_url(self, page_size):
         return "%s/users?$select=id,userPrincipalName&$top=%d" % (self.api_base, page_size)
 
+    keys = GRAPH_KEYS
+
     @staticmethod
-    def parse_metadata(body):
-        return _metadata(body, ("id", "width", "height"))
+    def parse_metadata(body, origin=None):
+        """PhotoMetadata or None (placeholder); raises MalformedAnswerError."""
+        return photo_metadata(body, origin or Origin(), GRAPH_KEYS)
 
 
 class OutlookV2Dialect:
@@ -115,9 +79,12 @@ class OutlookV2Dialect:
     def photo_url(self, user, value=False):
         return "%s/%s/photo%s" % (self.api_base, self.user_path(user), "/$value" if value else "")
 
+    keys = OUTLOOK_V2_KEYS
+
     @staticmethod
-    def parse_metadata(body):
-        return _metadata(body, ("Id", "Width", "Height"))
+    def parse_metadata(body, origin=None):
+        """PhotoMetadata or None (placeholder); raises MalformedAnswerError."""
+        return photo_metadata(body, origin or Origin(), OUTLOOK_V2_KEYS)
 
 
 def dialect_for(endpoints):
@@ -131,55 +98,68 @@ class UserNotFoundError(GraphError):
 
 
 class PhotoClient:
-    """Reads and writes one user's photo. user=None means the signed-in user (/me, delegated tokens only)."""
+    """Reads and writes one user's photo. user=None means the signed-in user (/me, delegated tokens only).
+
+    Every answer goes through the readers of _answers: an answer of the wrong shape is a MalformedAnswerError,
+    raised by the one-user methods and returned as that user's value by the *_many methods.
+    """
 
     def __init__(self, transport, dialect):
         self.transport = transport
         self.dialect = dialect
 
-    def get_metadata(self, user):
+    def get_metadata(self, user) -> PhotoMetadata | None:
         """PhotoMetadata, or None when the user has no photo (404 no-photo codes or the 1x1 placeholder)."""
+        url = self.dialect.photo_url(user)
         try:
-            response = self.transport.request("GET", self.dialect.photo_url(user))
+            response = self.transport.request("GET", url)
         except GraphError as exc:
             if is_no_photo(exc):
                 return None
             raise self._explain(exc, user) from None
-        return self.dialect.parse_metadata(response.json())
+        origin = response_origin(response, "GET", url)
+        return photo_metadata(json_body(response, origin), origin, self.dialect.keys)
 
     def get_metadata_many(self, users):
-        """{user: PhotoMetadata | None | GraphError} for many users, 20 per round trip where the API batches."""
+        """{user: PhotoMetadata | None | OutlookError} for many users, 20 per round trip where the API batches.
+
+        A malformed answer is that user's MalformedAnswerError; a failed or malformed $batch answer is the
+        error of each user in that batch. Only errors that stop the run (stops_run) are raised.
+        """
         return self._read_many(users, value=False)
 
     def get_content_many(self, users):
-        """{user: bytes | None | GraphError}, batched like get_metadata_many."""
+        """{user: bytes | None | OutlookError}, batched like get_metadata_many."""
         return self._read_many(users, value=True)
 
     def get_sizes_many(self, users):
-        """{user: [PhotoMetadata per available size] | GraphError}: the sizes the service keeps (Graph /photos)."""
+        """{user: [PhotoMetadata per available size] | OutlookError}: the sizes the service keeps (Graph /photos)."""
         if not self.dialect.supports_batch:
             raise ConfigurationError("Photo sizes need api=graph: the Outlook REST v2.0 API has no /photos.")
         found = {}
         for group, items in self._batches(users, self.dialect.sizes_path):
             for user, item in zip(group, items):
-                if item.status is not None and 200 <= item.status < 300:
-                    found[user] = [self.dialect.parse_metadata(entry) for entry in (item.body or {}).get("value", [])]
-                    found[user] = [size for size in found[user] if size is not None]
-                else:
-                    error = item.error(self.dialect.api_base)
-                    found[user] = [] if is_no_photo(error) else self._explain(error, user)
+                found[user] = self._batch_answer(user, item, self._read_sizes, no_photo=[])
         return found
 
     def list_users(self, page_size=999):
-        """Every user of the tenant as (object id, user principal name), following @odata.nextLink."""
+        """Every user of the tenant as (object id, user principal name), following @odata.nextLink.
+
+        A malformed page raises MalformedAnswerError; so does a nextLink that leads back to a page already read.
+        """
         if not self.dialect.supports_batch:
             raise ConfigurationError("Listing all users needs api=graph.")
         url = self.dialect.users_url(page_size)
+        visited = set()
         while url:
-            body = self.transport.request("GET", url).json()
-            for entry in body.get("value", []):
-                yield entry.get("id"), entry.get("userPrincipalName")
-            url = body.get("@odata.nextLink")
+            visited.add(url)
+            response = self.transport.request("GET", url)
+            origin = response_origin(response, "GET", url)
+            users, next_link = users_page(json_body(response, origin), origin)
+            yield from users
+            if next_link in visited:
+                raise origin.fail("@odata.nextLink leads back to a page already read")
+            url = next_link
 
     def _batches(self, users, path_for):
         users = list(users)
@@ -188,38 +168,59 @@ class PhotoClient:
             items = [BatchItem(index, "GET", path_for(user)) for index, user in enumerate(group)]
             yield group, run_batch(self.transport, self.dialect.api_base, items)
 
+    def _origin(self, item):
+        return item.origin(self.dialect.api_base)
+
     def _read_many(self, users, value):
         if not self.dialect.supports_batch:
             return {user: self._read_one(user, value) for user in users}
+        read = self._read_binary if value else self._read_metadata
         found = {}
         for group, items in self._batches(users, lambda user: self.dialect.photo_path(user, value)):
             for user, item in zip(group, items):
-                found[user] = self._batch_answer(user, item, value)
+                found[user] = self._batch_answer(user, item, read)
         return found
+
+    def _read_binary(self, item):
+        return item.binary(self.dialect.api_base)
+
+    def _read_sizes(self, item):
+        return photo_sizes(item.body, self._origin(item), self.dialect.keys)
+
+    def _read_metadata(self, item):
+        return photo_metadata(item.body, self._origin(item), self.dialect.keys)
 
     def _read_one(self, user, value):
         try:
             return self.get_content(user) if value else self.get_metadata(user)
-        except GraphError as exc:
+        except (GraphError, MalformedAnswerError) as exc:
             return exc
 
-    def _batch_answer(self, user, item, value):
-        if item.status is not None and 200 <= item.status < 300:
-            return item.binary() if value else self.dialect.parse_metadata(item.body or {})
+    def _batch_answer(self, user, item, read, no_photo=None):
+        """What one batch item means for its user: read(item) on success, else an OutlookError (or no_photo)."""
+        if item.failure is not None:
+            # Shared by the whole batch when the batch request failed: returned as it is, not explained per user.
+            return item.failure
+        if item.succeeded:
+            try:
+                return read(item)
+            except MalformedAnswerError as exc:
+                return exc
         error = item.error(self.dialect.api_base)
         if is_no_photo(error):
-            return None
+            return no_photo
         return self._explain(error, user)
 
     def get_content(self, user):
-        """The stored image bytes, or None when there is none."""
+        """The stored image bytes, or None when there is none; an empty 200 body is a MalformedAnswerError."""
+        url = self.dialect.photo_url(user, value=True)
         try:
-            response = self.transport.request("GET", self.dialect.photo_url(user, value=True))
+            response = self.transport.request("GET", url)
         except GraphError as exc:
             if is_no_photo(exc):
                 return None
             raise self._explain(exc, user) from None
-        return response.content
+        return photo_bytes(response, response_origin(response, "GET", url))
 
     def put_content(self, user, data, content_type):
         try:
@@ -242,7 +243,7 @@ class PhotoClient:
     def _explain(exc, user):
         """Adds the likely fix to the errors people meet most; keeps status, code and request id."""
         hint = None
-        code = (exc.code or "").lower()
+        code = exc.code.lower() if isinstance(exc.code, str) else ""
         if exc.status == 404 and code in ("request_resourcenotfound", "resourcenotfound", "errorinvalideuser", "errorinvaliduser"):
             return UserNotFoundError(exc.status, exc.code, "user %r was not found: use the object id or the UPN" % user,
                                      request_id=exc.request_id, method=exc.method, url=exc.url)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ansible_collections.o365.outlook.plugins.module_utils._batch import BatchItem, run_batch
+from ansible_collections.o365.outlook.plugins.module_utils._errors import GraphError, MalformedAnswerError, TransportError
 from ansible_collections.o365.outlook.plugins.module_utils._photo_client import GraphDialect, OutlookV2Dialect, PhotoClient
 from ansible_collections.o365.outlook.plugins.module_utils._transport import ApiTransport
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, Reply
@@ -82,3 +83,139 @@ def test_outlook_v2_reads_one_by_one(adapter, session, retry_policy):
                                                                      "@odata.mediaContentType": "image/gif"}))
     client = PhotoClient(ApiTransport(session, FakeTokens(), retry_policy), OutlookV2Dialect("https://o.example/api/v2.0"))
     assert client.get_metadata_many(["a"]) == {"a": None}
+
+
+# --- issue 8: the shape of $batch answers is never trusted ---
+
+def graph_client(session, retry_policy):
+    return PhotoClient(ApiTransport(session, FakeTokens(), retry_policy), GraphDialect(BASE))
+
+
+@pytest.mark.parametrize("reply, words", [
+    (Reply(200, content=b'{"responses": [{"id": "0", "status": 200, "body": {"id": "96x96", "wid'), "not valid JSON"),
+    (Reply(200, json_body=[{"id": "0", "status": 200, "body": META}]), "is a list where an object was expected"),
+    (Reply(200, json_body={"responses": {"0": META}}), "responses is an object, not a list"),
+    (Reply(200, content=b""), "empty"),
+])
+def test_regression_malformed_envelope_fails_every_user_of_the_batch(adapter, session, retry_policy, reply, words):
+    """issue 8 defect 1: a cut-off, list-shaped or empty $batch answer crashed the run (JSONDecodeError, AttributeError)."""
+    adapter.expect("POST", "/$batch", Reply(reply.status, json_body=reply.json_body, content=reply.content,
+                                            headers={"request-id": "env-42"}))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert set(found) == {"a@x", "b@x"}
+    for error in found.values():
+        assert isinstance(error, MalformedAnswerError)
+        assert words in error.msg and "POST %s/$batch" % BASE in error.msg and "request-id env-42" in error.msg
+
+
+def test_regression_non_dict_entries_fail_only_unanswered_users(adapter, session, retry_policy):
+    """issue 8 defect 1: a non-dict entry in responses crashed the whole batch with AttributeError."""
+    adapter.expect("POST", "/$batch", answers("garbage", 7, None, {"id": "0", "status": 200, "body": META}))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert found["a@x"].width == 96
+    assert isinstance(found["b@x"], MalformedAnswerError)
+    assert "the $batch answer had no entry for this request" in found["b@x"].msg
+    assert "3 of its entries had no readable id" in found["b@x"].msg and "/users/b%40x/photo" in found["b@x"].msg
+
+
+def test_regression_bad_base64_fails_that_user_only(adapter, session, retry_policy):
+    """issue 8 defect 1: bad base64 in a $value item raised binascii.Error out of get_content_many."""
+    adapter.expect("POST", "/$batch", answers(
+        {"id": "0", "status": 200, "body": "@@not base64!!", "headers": {"request-id": "item-5"}},
+        {"id": "1", "status": 200, "body": base64.b64encode(b"\xff\xd8\xffok").decode()},
+        {"id": "2", "status": 200, "body": {"id": "oops"}}))
+    found = graph_client(session, retry_policy).get_content_many(["a@x", "b@x", "c@x"])
+    assert isinstance(found["a@x"], MalformedAnswerError) and "not valid base64" in found["a@x"].msg
+    assert "request-id item-5" in found["a@x"].msg and "GET %s/users/a%%40x/photo/$value" % BASE in found["a@x"].msg
+    assert found["b@x"] == b"\xff\xd8\xffok"
+    assert isinstance(found["c@x"], MalformedAnswerError) and "not a base64 string" in found["c@x"].msg
+
+
+@pytest.mark.parametrize("status", ["200", True, None, 200.0, 1000])
+def test_regression_string_or_bad_status_fails_that_user_only(adapter, session, retry_policy, status):
+    """issue 8 defect 1: a string status raised TypeError (200 <= "200") out of get_metadata_many."""
+    adapter.expect("POST", "/$batch", answers({"id": "0", "status": status, "body": META}, {"id": "1", "status": 200, "body": META}))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert isinstance(found["a@x"], MalformedAnswerError)
+    assert "not an HTTP status code" in found["a@x"].msg or "out of range (not 100-599)" in found["a@x"].msg
+    assert found["b@x"].width == 96
+
+
+@pytest.mark.parametrize("second", [{"id": "0", "status": 200, "body": META},
+                                    {"id": 0, "status": 404, "body": {"error": {"code": "ImageNotFound"}}}])
+def test_regression_id_answered_twice_fails_that_user(adapter, session, retry_policy, second):
+    """issue 8 defect 4: a duplicated id silently kept the last answer (even one that says "no photo")."""
+    adapter.expect("POST", "/$batch", answers({"id": "0", "status": 200, "body": META}, {"id": "1", "status": 200, "body": META}, second))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert isinstance(found["a@x"], MalformedAnswerError)
+    assert "answered this request 2 times" in found["a@x"].msg
+    assert found["b@x"].width == 96
+
+
+def test_regression_missing_id_is_not_reported_as_http_500(adapter, session, retry_policy):
+    """issue 8 defect 4: a request with no entry in the answer was reported as "HTTP 500", which nobody sent."""
+    adapter.expect("POST", "/$batch", answers({"id": "1", "status": 200, "body": META}, {"id": "77", "status": 200, "body": META}))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert isinstance(found["a@x"], MalformedAnswerError) and "HTTP 500" not in found["a@x"].msg
+    assert "the $batch answer had no entry for this request" in found["a@x"].msg
+    assert found["b@x"].width == 96, "an id nobody asked for is ignored and breaks nothing"
+
+
+def test_int_ids_are_matched_as_strings(adapter, session, retry_policy):
+    adapter.expect("POST", "/$batch", answers({"id": 0, "status": 200, "body": META}))
+    assert graph_client(session, retry_policy).get_metadata_many(["a@x"])["a@x"].etag == "AB12"
+
+
+def test_malformed_metadata_item_fails_that_user_only(adapter, session, retry_policy):
+    bad = dict(META, width="96")
+    adapter.expect("POST", "/$batch", answers({"id": "0", "status": 200, "body": bad}, {"id": "1", "status": 200, "body": META}))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert isinstance(found["a@x"], MalformedAnswerError) and "width is a string" in found["a@x"].msg
+    assert found["b@x"].width == 96
+
+
+def test_throttled_item_answered_twice_on_the_retry_fails(adapter, session, retry_policy, sleeps):
+    adapter.expect("POST", "/$batch", answers({"id": "0", "status": 429, "headers": {"Retry-After": "1"}},
+                                              {"id": "1", "status": 200, "body": META}))
+    # Item 1 is done: an answer for it in the second round was not asked for and changes nothing.
+    adapter.expect("POST", "/$batch", answers({"id": "0", "status": 200, "body": META}, {"id": "0", "status": 200, "body": META},
+                                              {"id": "1", "status": 500}))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert sleeps == [1.0]
+    assert "answered this request 2 times" in found["a@x"].msg
+    assert found["b@x"].width == 96
+
+
+def test_envelope_error_status_fails_the_batch_without_raising(adapter, session, retry_policy):
+    adapter.expect("POST", "/$batch", Reply(400, json_body={"error": {"code": "BadRequest", "message": "Invalid batch payload format."}}))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert found["a@x"] is found["b@x"]
+    assert isinstance(found["a@x"], GraphError) and found["a@x"].status == 400 and "Invalid batch payload" in found["a@x"].msg
+
+
+def test_connection_failure_still_stops_the_run(adapter, session, sleeps):
+    import requests
+    from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy
+    adapter.expect("POST", "/$batch", Reply(raises=requests.exceptions.ConnectionError("Connection refused")))
+    client = PhotoClient(ApiTransport(session, FakeTokens(), RetryPolicy(max_attempts=1, sleep=sleeps.append)), GraphDialect(BASE))
+    with pytest.raises(TransportError):
+        client.get_metadata_many(["a@x"])
+
+
+def test_sizes_item_with_bad_entries_fails_that_user(adapter, session, retry_policy):
+    adapter.expect("POST", "/$batch", answers(
+        {"id": "0", "status": 200, "body": {"value": [META, dict(META, id="1x1", width=1, height=1, **{"@odata.mediaContentType": "image/gif"})]}},
+        {"id": "1", "status": 200, "body": {"value": [META, {"id": "48x48", "width": None, "height": 48}]}},
+        {"id": "2", "status": 404, "body": {"error": {"code": "ImageNotFound"}}}))
+    found = graph_client(session, retry_policy).get_sizes_many(["a@x", "b@x", "c@x"])
+    assert [size.photo_id for size in found["a@x"]] == ["96x96"]
+    assert isinstance(found["b@x"], MalformedAnswerError) and "width is null" in found["b@x"].msg
+    assert found["c@x"] == []
+
+
+def test_malformed_envelope_on_the_retry_fails_only_the_items_still_pending(adapter, session, retry_policy, sleeps):
+    adapter.expect("POST", "/$batch", answers({"id": "0", "status": 503}, {"id": "1", "status": 200, "body": META}))
+    adapter.expect("POST", "/$batch", Reply(200, content=b'{"responses": [', headers={"request-id": "env-2"}))
+    found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
+    assert isinstance(found["a@x"], MalformedAnswerError) and "request-id env-2" in found["a@x"].msg
+    assert found["b@x"].width == 96

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, GraphError
+from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, GraphError, MalformedAnswerError
 from ansible_collections.o365.outlook.plugins.module_utils._photo_client import (
     GraphDialect, OutlookV2Dialect, PhotoClient, UserNotFoundError)
 from ansible_collections.o365.outlook.plugins.module_utils._transport import ApiTransport
@@ -118,3 +118,81 @@ def test_outlook_v2_metadata_placeholder_and_patch(adapter, outlook):
 def test_outlook_v2_cannot_delete(outlook):
     with pytest.raises(ConfigurationError, match="use api=graph for state=absent"):
         outlook.delete_content("a")
+
+
+# --- issue 8: answers of the wrong shape are one typed error that names the request ---
+
+@pytest.mark.parametrize("reply", [
+    Reply(200, content=b"<html>Bad gateway</html>", headers={"request-id": "rid-1"}),
+    Reply(200, content=b"", headers={"request-id": "rid-1"}),
+    Reply(200, content=b'{"id": "240X240", "width": 240, "hei', headers={"request-id": "rid-1"}),
+])
+def test_regression_metadata_200_that_is_not_json(adapter, graph, reply):
+    """issue 8 defect 2: a read-back answered 200 with a non-JSON body raised a bare JSONDecodeError."""
+    adapter.expect("GET", "/users/a/photo", reply)
+    with pytest.raises(MalformedAnswerError) as caught:
+        graph.get_metadata("a")
+    assert "GET %s/users/a/photo" % GRAPH in caught.value.msg and "request-id rid-1" in caught.value.msg
+
+
+@pytest.mark.parametrize("body, words", [
+    (dict(GRAPH_META, width="240"), "width is a string"),
+    (dict(GRAPH_META, height=None), "height is null"),
+    ([GRAPH_META], "a list where an object was expected"),
+])
+def test_metadata_of_the_wrong_shape(adapter, graph, body, words):
+    adapter.expect("GET", "/users/a/photo", Reply(200, json_body=body))
+    with pytest.raises(MalformedAnswerError, match=words):
+        graph.get_metadata("a")
+
+
+def test_empty_photo_body_is_malformed(adapter, graph):
+    adapter.expect("GET", "/photo/$value", Reply(200, content=b""))
+    with pytest.raises(MalformedAnswerError, match="the photo body is empty"):
+        graph.get_content("a")
+
+
+def test_outlook_v2_many_keeps_a_malformed_answer_per_user(adapter, outlook):
+    adapter.expect("GET", "/Users('a')/photo", Reply(200, content=b"not json"))
+    adapter.expect("GET", "/Users('b')/photo", Reply(200, json_body=V2_META))
+    found = outlook.get_metadata_many(["a", "b"])
+    assert isinstance(found["a"], MalformedAnswerError) and found["b"].width == 240
+
+
+def page(users, next_link=None):
+    body = {"value": [{"id": "id-" + upn, "userPrincipalName": upn} for upn in users]}
+    if next_link is not None:
+        body["@odata.nextLink"] = next_link
+    return Reply(200, json_body=body)
+
+
+def test_list_users_passes_the_next_link_unchanged(adapter, graph):
+    # The transport decides whether the token may go there; the client must not rewrite the link.
+    link = "https://graph.example/v1.0/users?$top=2&$skiptoken=RFNwdAI%2Bx%3D&$select=id,userPrincipalName"
+    adapter.expect("GET", "/users?$select=id,userPrincipalName&$top=2", page(["a@x", "b@x"], link))
+    adapter.expect("GET", "/users?", page(["c@x"]))
+    assert list(graph.list_users(page_size=2)) == [("id-a@x", "a@x"), ("id-b@x", "b@x"), ("id-c@x", "c@x")]
+    assert adapter.sent[1]["url"] == link
+
+
+@pytest.mark.parametrize("reply, words", [
+    (page(["a@x"], next_link=42), "nextLink is a number"),
+    (page(["a@x"], next_link={"href": "x"}), "nextLink is an object"),
+    (Reply(200, json_body={"value": [{"id": "1", "userPrincipalName": None}]}), "has no string id and userPrincipalName"),
+    (Reply(200, json_body={"value": ["a@x"]}), "user 0 of the page is a string"),
+    (Reply(200, json_body={"users": []}), "value is null, not a list"),
+    (Reply(200, content=b"{\"value\": [{\"id\""), "not valid JSON"),
+])
+def test_regression_malformed_users_page(adapter, graph, reply, words):
+    """issue 8 build item 2: a non-string nextLink or a malformed page of users raised TypeError/AttributeError."""
+    adapter.expect("GET", "/users?", reply)
+    with pytest.raises(MalformedAnswerError, match=words):
+        list(graph.list_users())
+
+
+def test_next_link_back_to_a_read_page_stops(adapter, graph):
+    first = "%s/users?$select=id,userPrincipalName&$top=999" % GRAPH
+    adapter.expect("GET", "/users?", page(["a@x"], GRAPH + "/users?$skiptoken=2"))
+    adapter.expect("GET", "/users?", page(["b@x"], first))
+    with pytest.raises(MalformedAnswerError, match="leads back to a page already read"):
+        list(graph.list_users())

@@ -1,0 +1,370 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""The one place where what the service sent becomes trusted values.
+
+Every reader returns a value of the promised shape or raises MalformedAnswerError, which names the request
+and its request-id; nothing else escapes (no KeyError, TypeError, ValueError, binascii.Error, RecursionError...).
+A proxy or a broken service can send anything, and one bad answer must fail one user, not the whole run.
+The only exception is graph_error(), which never raises: an error answer is already a failure, so a
+malformed one still becomes a GraphError with what could be read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from http.client import HTTPException
+
+from ._errors import GraphError, MalformedAnswerError
+
+# Graph's profilePhoto height and width are Int32 (graph-photo-api.md section 1.5).
+_MAX_INT32 = 2 ** 31 - 1
+_MAX_REQUEST_ID = 128
+GRAPH_KEYS = ("id", "width", "height")
+OUTLOOK_V2_KEYS = ("Id", "Width", "Height")
+
+
+class Origin:
+    """Which request an answer belongs to: named in every MalformedAnswerError."""
+
+    __slots__ = ("method", "url", "request_id")
+
+    def __init__(self, method: str | None = None, url: str | None = None, request_id: str | None = None):
+        self.method = method
+        self.url = url
+        self.request_id = request_id
+
+    def fail(self, problem: str) -> MalformedAnswerError:
+        return MalformedAnswerError(problem, method=self.method, url=self.url, request_id=self.request_id)
+
+    def with_request_id(self, request_id: str | None) -> Origin:
+        return Origin(self.method, self.url, request_id or self.request_id)
+
+
+def _type_name(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(value):
+    """value if it is a non-empty string, else None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _request_id(value):
+    # A request-id is a GUID; a long text there is not one, and is not shown (nor cut, which would defeat redaction).
+    value = _text(value)
+    return value if value is not None and len(value) <= _MAX_REQUEST_ID else None
+
+
+def request_id_of(headers=None, body=None) -> str | None:
+    """The request-id of an answer: the response header, else the error body's innerError. Never raises."""
+    found = None
+    try:
+        found = _request_id(headers.get("request-id")) if headers is not None else None
+    except (AttributeError, TypeError, ValueError):
+        found = None
+    if found is None and isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            inner = error.get("innerError")
+            if not isinstance(inner, dict):
+                inner = error.get("innererror")
+            if isinstance(inner, dict):
+                found = _request_id(inner.get("request-id"))
+    return found
+
+
+def response_origin(response, method: str, url: str) -> Origin:
+    """The Origin of a requests Response (its request-id header); never raises."""
+    return Origin(method, url, request_id_of(getattr(response, "headers", None)))
+
+
+def _unique_keys(pairs):
+    """object_pairs_hook: a key twice in one object is two answers to one question."""
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError("a key appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _no_constant(name):
+    # NaN and Infinity are not JSON (RFC 8259), although Python's json reads them.
+    raise ValueError("%s is not JSON" % name)
+
+
+def parse_json(data, origin: Origin, expect: type | None = dict):
+    """The JSON value in data (bytes or str); expect is the top-level type wanted (None: any)."""
+    if isinstance(data, (bytes, bytearray)):
+        if not data.strip():
+            raise origin.fail("the body is empty where JSON was expected")
+    elif isinstance(data, str):
+        if not data.strip():
+            raise origin.fail("the body is empty where JSON was expected")
+    else:
+        raise origin.fail("the body is %s, not JSON text" % _type_name(data))
+    try:
+        value = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise origin.fail("the body is JSON nested too deeply to read") from None
+    except UnicodeError:
+        raise origin.fail("the body is not UTF-8 text") from None
+    except ValueError as exc:
+        # JSONDecodeError's text says where it stopped, never what the body holds.
+        raise origin.fail("the body is not valid JSON (cut off or not JSON): %s" % str(exc)[:200]) from None
+    if expect is not None and not isinstance(value, expect):
+        raise origin.fail("the body is %s where %s was expected" % (_type_name(value), _type_name(expect())))
+    return value
+
+
+def _content(response, origin):
+    try:
+        return response.content
+    # requests' own exceptions (a body cut off while it was read) are OSErrors.
+    except (HTTPException, OSError, ValueError, AttributeError) as exc:
+        raise origin.fail("the body could not be read (%s)" % type(exc).__name__) from None
+
+
+def json_body(response, origin: Origin, expect: type | None = dict):
+    """The JSON body of a requests Response; expect as in parse_json."""
+    return parse_json(_content(response, origin), origin, expect)
+
+
+def photo_bytes(response, origin: Origin) -> bytes:
+    """The image bytes of a 200 $value answer: an empty body is no photo at all, so it is malformed."""
+    data = _content(response, origin)
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise origin.fail("the photo body is empty")
+    return bytes(data)
+
+
+class PhotoMetadata:
+    """What the service says about a stored photo."""
+
+    __slots__ = ("photo_id", "width", "height", "content_type", "etag")
+
+    def __init__(self, photo_id, width, height, content_type, etag):
+        self.photo_id = photo_id
+        self.width = width
+        self.height = height
+        self.content_type = content_type
+        self.etag = etag
+
+    def to_dict(self):
+        return dict(id=self.photo_id, width=self.width, height=self.height,
+                    content_type=self.content_type, etag=self.etag)
+
+
+def _unquote_etag(value):
+    # Graph sends "@odata.mediaEtag": "\"BA09D118\"" (a quoted string inside the JSON string).
+    if not value:
+        return None
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"') or None
+
+
+def _is_placeholder(content_type, photo_id, width, height):
+    """The 1x1 image/gif answer that means "no photo" (Outlook v2.0 always, Graph as documented)."""
+    return (photo_id.lower() == "1x1" and width == 1 and height == 1
+            and (content_type or "").lower() == "image/gif")
+
+
+def photo_metadata(body, origin: Origin, keys=GRAPH_KEYS) -> PhotoMetadata | None:
+    """PhotoMetadata from a profilePhoto entity, or None for the 1x1 image/gif "no photo" placeholder.
+
+    keys: the names of id, width and height in the dialect (GRAPH_KEYS or OUTLOOK_V2_KEYS).
+    """
+    if not isinstance(body, dict):
+        raise origin.fail("the photo metadata is %s, not an object" % _type_name(body))
+    id_key, width_key, height_key = keys
+    photo_id = body.get(id_key)
+    if not isinstance(photo_id, str) or not photo_id:
+        raise origin.fail("the photo metadata's %s is %s, not a non-empty string" % (id_key, _type_name(photo_id)))
+    sides = []
+    for key in (width_key, height_key):
+        value = body.get(key)
+        if not _is_int(value):
+            raise origin.fail("the photo metadata's %s is %s, not a positive integer" % (key, _type_name(value)))
+        if not 0 < value <= _MAX_INT32:
+            raise origin.fail("the photo metadata's %s is out of range (not a positive 32-bit integer)" % key)
+        sides.append(value)
+    width, height = sides
+    content_type = body.get("@odata.mediaContentType")
+    if content_type is not None and not isinstance(content_type, str):
+        raise origin.fail("@odata.mediaContentType is %s, not a string" % _type_name(content_type))
+    etag = body.get("@odata.mediaEtag")
+    if etag is not None and not isinstance(etag, str):
+        raise origin.fail("@odata.mediaEtag is %s, not a string" % _type_name(etag))
+    if _is_placeholder(content_type, photo_id, width, height):
+        return None
+    return PhotoMetadata(photo_id, width, height, content_type or None, _unquote_etag(etag))
+
+
+def photo_sizes(body, origin: Origin, keys=GRAPH_KEYS) -> list:
+    """[PhotoMetadata] from a /photos collection; 1x1 placeholders are left out."""
+    if not isinstance(body, dict):
+        raise origin.fail("the photo list is %s, not an object" % _type_name(body))
+    entries = body.get("value")
+    if not isinstance(entries, list):
+        raise origin.fail("the photo list's value is %s, not a list" % _type_name(entries))
+    sizes = [photo_metadata(entry, origin, keys) for entry in entries]
+    return [size for size in sizes if size is not None]
+
+
+def users_page(body, origin: Origin):
+    """([(object id, userPrincipalName)], next link or None) from one page of GET /users."""
+    if not isinstance(body, dict):
+        raise origin.fail("the users page is %s, not an object" % _type_name(body))
+    entries = body.get("value")
+    if not isinstance(entries, list):
+        raise origin.fail("the users page's value is %s, not a list" % _type_name(entries))
+    users = []
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise origin.fail("user %d of the page is %s, not an object" % (position, _type_name(entry)))
+        object_id, upn = entry.get("id"), entry.get("userPrincipalName")
+        if not isinstance(object_id, str) or not object_id or not isinstance(upn, str) or not upn:
+            raise origin.fail("user %d of the page has no string id and userPrincipalName" % position)
+        users.append((object_id, upn))
+    next_link = body.get("@odata.nextLink")
+    if next_link is not None and (not isinstance(next_link, str) or not next_link):
+        raise origin.fail("@odata.nextLink is %s, not a link" % _type_name(next_link))
+    return users, next_link
+
+
+def graph_error(status, body=None, headers=None, method=None, url=None) -> GraphError:
+    """The GraphError an error answer stands for. Tolerant: fields of the wrong type become None; never raises."""
+    code = message = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        code = _text(error.get("code"))
+        message = _text(error.get("message"))
+    retry_after = None
+    if isinstance(headers, Mapping):
+        retry_after = _text(headers.get("retry-after"))
+    return GraphError(status, code, message, request_id=request_id_of(headers, body), method=method, url=url,
+                      retry_after=retry_after)
+
+
+def batch_binary(body, origin: Origin) -> bytes:
+    """The bytes of a 2xx $value item: Graph sends them as a standard base64 string inside the JSON."""
+    if isinstance(body, dict) and "error" in body:
+        raise origin.fail("the item answered success with an error body")
+    if not isinstance(body, str):
+        raise origin.fail("the photo body is %s, not a base64 string" % _type_name(body))
+    try:
+        data = base64.b64decode(body.encode("ascii"), validate=True)
+    except (UnicodeError, binascii.Error, ValueError):
+        raise origin.fail("the photo body is not valid base64") from None
+    if not data:
+        raise origin.fail("the photo body is empty")
+    return data
+
+
+class BatchAnswer:
+    """One validated $batch response entry: an int status, lower-cased string headers, any body."""
+
+    __slots__ = ("status", "headers", "body", "request_id")
+
+    def __init__(self, status: int, headers: dict, body, request_id: str | None):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.request_id = request_id
+
+
+def _headers(value):
+    """Lower-cased names; string values kept, numbers written as text, anything else dropped."""
+    headers = {}
+    for name, item in value.items():
+        if isinstance(item, str):
+            headers[str(name).lower()] = item
+        elif (_is_int(item) or isinstance(item, float)) and -1e15 < item < 1e15:
+            headers[str(name).lower()] = repr(item)
+    return headers
+
+
+def _batch_entry(entry, origin):
+    headers = entry.get("headers")
+    if headers is None:
+        headers = {}
+    elif not isinstance(headers, dict):
+        raise origin.fail("the $batch answer's headers for this request are %s, not an object" % _type_name(headers))
+    headers = _headers(headers)
+    body = entry.get("body")
+    request_id = request_id_of(headers, body) or origin.request_id
+    status = entry.get("status")
+    if not _is_int(status):
+        raise origin.with_request_id(request_id).fail(
+            "the $batch answer's status for this request is %s, not an HTTP status code" % _type_name(status))
+    if not 100 <= status <= 599:
+        raise origin.with_request_id(request_id).fail("the $batch answer's status for this request is out of range (not 100-599)")
+    return BatchAnswer(status, headers, body, request_id)
+
+
+def batch_envelope(body, asked: dict, origin: Origin) -> dict:
+    """{id: BatchAnswer | MalformedAnswerError} for every id in asked, from a $batch answer body.
+
+    asked maps each request id (a string) to the Origin of that request (its method and URL). A body that
+    is not an object with a list "responses" raises MalformedAnswerError: no answer in it can be trusted.
+    Per id, never a guess: an id answered twice, an entry with a bad status or headers, and an id with no
+    entry each become that id's MalformedAnswerError. Ids that were not asked for are ignored.
+    """
+    if not isinstance(body, dict):
+        raise origin.fail("the $batch answer is %s, not an object" % _type_name(body))
+    entries = body.get("responses")
+    if not isinstance(entries, list):
+        raise origin.fail("the $batch answer's responses is %s, not a list" % _type_name(entries))
+    seen = {}
+    unreadable = 0
+    for entry in entries:
+        item_id = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(item_id, str) or _is_int(item_id):
+            item_id = str(item_id)
+        else:
+            unreadable += 1
+            continue
+        if item_id in asked:
+            seen.setdefault(item_id, []).append(entry)
+    found = {}
+    for item_id, item_origin in asked.items():
+        item_origin = item_origin.with_request_id(origin.request_id)
+        answers = seen.get(item_id, [])
+        if len(answers) > 1:
+            found[item_id] = item_origin.fail("the service answered this request %d times in one $batch answer" % len(answers))
+        elif not answers:
+            problem = "the $batch answer had no entry for this request"
+            if unreadable:
+                problem += " (%d of its entries had no readable id)" % unreadable
+            found[item_id] = item_origin.fail(problem)
+        else:
+            try:
+                found[item_id] = _batch_entry(answers[0], item_origin)
+            except MalformedAnswerError as exc:
+                found[item_id] = exc
+    return found
