@@ -13,9 +13,8 @@ compares what they show; auto tries the cheap exact check first.
 
 from __future__ import annotations
 
-import io
-
-from ._pillow import load_pillow, pillow_available
+from ._image import MAX_IMAGE_PIXELS
+from ._pillow import UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
 
 # Both images are scaled to this square before comparing: big enough to tell two faces apart,
 # small enough that the service's resizing and JPEG noise average out.
@@ -41,27 +40,32 @@ class Verdict:
         self.distance = distance
 
 
-def _decode_rgb(data, image_module):
-    image = image_module.open(io.BytesIO(data))
-    image.load()
-    if image.mode in ("RGBA", "LA", "P"):
-        # Transparent areas are compared as white, which is how clients show them.
-        image = image.convert("RGBA")
-        background = image_module.new("RGBA", image.size, (255, 255, 255, 255))
-        background.alpha_composite(image)
-        image = background
-    return image.convert("RGB")
+def _decode_rgb(data):
+    """RGB pixels with transparent areas white (how clients show them); UndecodableImage if data is not a whole
+    image within MAX_IMAGE_PIXELS (checked from the header, before decoding)."""
+    image = decode_image(data, MAX_IMAGE_PIXELS)
+    try:
+        return flatten_on_white(image)
+    except Exception as exc:  # pylint: disable=broad-except
+        # An unusual pixel mode Pillow cannot convert: not a picture we can compare.
+        raise UndecodableImage(str(exc) or type(exc).__name__) from None
 
 
 def pixel_distance(wanted, current):
-    """Mean absolute difference (0-255) of two encoded images, or None if they cannot be the same picture."""
+    """Mean absolute difference (0-255) of two encoded images, or None if they cannot be the same picture.
+
+    The current photo comes from the service: whatever it holds (a bomb, a truncated or hostile file) is None,
+    "different", never an exception, so the module replaces it.
+    """
     image_module = load_pillow("compare=pixels")
     from PIL import ImageChops as image_chops, ImageStat as image_stat  # pylint: disable=import-outside-toplevel
     try:
-        first = _decode_rgb(wanted, image_module)
-        second = _decode_rgb(current, image_module)
-    except (OSError, ValueError, SyntaxError):
-        return None  # the stored photo does not decode: treat as different and replace it
+        first = _decode_rgb(wanted)
+        second = _decode_rgb(current)
+    except UndecodableImage:
+        return None
+    if not (first.width and first.height and second.width and second.height):
+        return None
     ratio_first = first.width / float(first.height)
     ratio_second = second.width / float(second.height)
     if abs(ratio_first - ratio_second) > _ASPECT_SLACK * max(ratio_first, ratio_second):

@@ -4,10 +4,12 @@
 
 # PRIVATE: for use inside this collection only; the API may change without notice.
 
-"""Reading and checking the image to upload, without third-party libraries.
+"""Reading and checking the image to upload.
 
-Type and dimensions come from the file's own header (JPEG SOF segment, PNG IHDR chunk), so a renamed
-or truncated file is caught before anything is sent.
+Type and dimensions come from the file's own header (JPEG SOF segment, PNG IHDR chunk), so a renamed file is
+caught before anything is sent. The whole file is then checked before it may be sent: the pixel limit from the
+header, the file's structure (JPEG markers through the end-of-image marker, PNG chunk CRCs through IEND, no
+third-party library needed), and with Pillow a full decode.
 """
 
 from __future__ import annotations
@@ -17,12 +19,21 @@ import io
 import os
 import stat
 import struct
+import zlib
 
 from ._errors import SourceImageError
-from ._pillow import load_pillow
+from ._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
 
 # "The size of the photo you can update to is limited to 4 MB." (graph-photo-api.md section 3)
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
+
+# Images whose header declares more pixels than this are refused before anything is decoded (decompression
+# bombs: a few KB of PNG can declare 50000x50000). 50 million admits any real photo, even a heavily compressed
+# 4 MB JPEG from a ~50 MP camera, while the largest size the service serves is 648x648. Pillow holds a decoded RGB
+# pixel in 4 bytes, so one image at the limit costs about 200 MB to convert (a JPEG sent as it is is checked at
+# 1/8 scale, a 64th of that), and the sync decodes up to `parallelism` images at once. Checked by this
+# collection itself: Pillow's PIL.Image.MAX_IMAGE_PIXELS (about 89 million, process-wide) is left alone.
+MAX_IMAGE_PIXELS = 50 * 1000 * 1000
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
 
@@ -80,11 +91,114 @@ def jpeg_dimensions(data):
     return None
 
 
+def _jpeg_scan_end(data, pos):
+    """Where the entropy-coded data that starts at pos ends: the position of the next marker, or -1 if the data
+    runs to the end of the file. Inside it 0xFF is followed by 0x00 (a stuffed byte) or a restart marker."""
+    size = len(data)
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= size:
+            return -1
+        following = data[pos + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            pos += 2
+        elif following == 0xFF:  # fill byte before a marker
+            pos += 1
+        else:
+            return pos
+
+
+def jpeg_structure_problem(data):
+    """None when the JPEG's markers run from SOI through a frame header and at least one scan to the end-of-image
+    marker (bytes after it are tolerated: cameras append data there); else the problem, in a few words."""
+    if data[:2] != b"\xff\xd8":
+        return "it does not start with the start-of-image marker"
+    pos = 2
+    size = len(data)
+    frame = scan = False
+    while True:
+        if pos + 2 > size:
+            return "it ends before its end-of-image marker (FFD9): the file is cut short"
+        marker = data[pos + 1]
+        if data[pos] != 0xFF or marker == 0x00:
+            # Stray bytes between segments: libjpeg skips them to the next marker (with a warning), so do we.
+            pos = data.find(b"\xff", pos + 1)
+            if pos < 0:
+                return "it ends before its end-of-image marker (FFD9): the file is cut short"
+            continue
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            if not frame:
+                return "it has no frame header (SOF)"
+            if not scan:
+                return "it has no image data (no start-of-scan before the end-of-image marker)"
+            return None
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        if pos + 4 > size:
+            return "it ends inside a segment header: the file is cut short"
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        end = pos + 2 + length
+        if length < 2 or end > size:
+            return "a segment at byte %d runs past the end of the file: the file is cut short" % pos
+        if marker in _JPEG_SOF:
+            frame = True
+        if marker != 0xDA:
+            pos = end
+            continue
+        if not frame:
+            return "image data (start-of-scan) comes before the frame header"
+        scan = True
+        pos = _jpeg_scan_end(data, end)
+        if pos < 0:
+            return "its image data ends without an end-of-image marker (FFD9): the file is cut short"
+
+
 def png_dimensions(data):
     if len(data) < 24 or data[12:16] != b"IHDR":
         return None
     width, height = struct.unpack(">II", data[16:24])
     return (width, height) if width and height else None
+
+
+def png_structure_problem(data):
+    """None when the PNG's chunks run from IHDR to IEND, each within the file and with a correct CRC, with at
+    least one IDAT (bytes after IEND are tolerated, as decoders do); else the problem, in a few words."""
+    if data[:8] != _PNG_SIGNATURE:
+        return "it does not start with the PNG signature"
+    pos = 8
+    size = len(data)
+    idat = False
+    while True:
+        if pos + 12 > size:
+            return "it ends before its IEND chunk: the file is cut short"
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        name = kind.decode("latin-1")
+        end = pos + 12 + length
+        if length > 0x7FFFFFFF or end > size:
+            return "chunk %r at byte %d runs past the end of the file: the file is cut short" % (name, pos)
+        if pos == 8 and kind != b"IHDR":
+            return "its first chunk is %r, not IHDR" % name
+        (crc,) = struct.unpack(">I", data[end - 4:end])
+        if zlib.crc32(data[pos + 4:end - 4]) & 0xFFFFFFFF != crc:
+            return "chunk %r at byte %d has a wrong CRC: the file is damaged" % (name, pos)
+        if kind == b"IDAT":
+            idat = True
+        elif kind == b"IEND":
+            return None if idat else "it has no image data (no IDAT chunk)"
+        pos = end
+
+
+def structure_problem(data, image_format):
+    """The structural problem of a JPEG or PNG file, or None."""
+    if image_format == "jpeg":
+        return jpeg_structure_problem(data)
+    if image_format == "png":
+        return png_structure_problem(data)
+    return None
 
 
 class ImageInfo:
@@ -147,6 +261,8 @@ def read_source_bytes(path):
                                "copy the file there first or run the task on localhost)." % path, path) from None
     except OSError as exc:
         raise SourceImageError("src %s cannot be accessed: %s." % (path, exc.strerror), path) from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise SourceImageError("src %r is not a usable path: %s." % (path, exc), path) from None
     if not stat.S_ISREG(info.st_mode):
         raise SourceImageError("src %s is not a regular file." % path, path)
     if info.st_size == 0:
@@ -163,12 +279,25 @@ CONVERTIBLE = ("gif", "bmp", "webp", "tiff")
 JPEG_QUALITY = 90
 
 
+def _too_large(path, image_format, exc):
+    return SourceImageError("src %s is a %s image of %s: refused before decoding, to protect the host's memory. "
+                            "Scale it down first (the largest size the service serves is 648x648)."
+                            % (path, image_format.upper(), exc.problem), path)
+
+
+def _undecodable(path, image_format, exc):
+    return SourceImageError("src %s is a %s file that cannot be decoded (%s): the file is damaged." % (
+        path, image_format.upper(), exc.problem), path)
+
+
 def load_source(path, max_bytes=MAX_PHOTO_BYTES, convert=True):
     """A SourceImage ready to upload, or SourceImageError naming the problem and the fix.
 
-    JPEG and PNG within max_bytes are sent as they are. With convert (and Pillow), other formats
-    become JPEG and larger images are scaled down until they fit; without Pillow that is an error
-    that says what to install. Every check happens before any request is sent.
+    Every file is checked whole: the pixel limit (MAX_IMAGE_PIXELS) from the header, the JPEG or PNG structure,
+    and with Pillow a full decode. JPEG and PNG within max_bytes are then sent as they are. With convert (and
+    Pillow), other formats become JPEG and larger images are scaled down until they fit; without Pillow that is
+    an error that says what to install. Every check happens before any request is sent. Raises nothing but
+    SourceImageError and MissingLibraryError.
     """
     data = read_source_bytes(path)
     image_format = sniff_format(data)
@@ -177,7 +306,14 @@ def load_source(path, max_bytes=MAX_PHOTO_BYTES, convert=True):
         if info is None:
             raise SourceImageError("src %s looks like %s but its header cannot be read: the file is truncated or corrupt."
                                    % (path, image_format.upper()), path)
+        if info.width * info.height > MAX_IMAGE_PIXELS:
+            raise _too_large(path, image_format, ImageTooLarge((info.width, info.height), MAX_IMAGE_PIXELS))
+        problem = structure_problem(data, image_format)
+        if problem:
+            raise SourceImageError("src %s is a %s file that is truncated or corrupt: %s." % (path, image_format.upper(), problem), path)
         if len(data) <= max_bytes:
+            if pillow_available():
+                _check_decodes(path, data, image_format)
             return SourceImage(path, data, info)
         reason = "%d bytes is over the service's limit of %d bytes (4 MB)" % (len(data), max_bytes)
     elif image_format in CONVERTIBLE:
@@ -193,23 +329,34 @@ def load_source(path, max_bytes=MAX_PHOTO_BYTES, convert=True):
     return _convert_to_jpeg(path, data, image_format, max_bytes)
 
 
+def _check_decodes(path, data, image_format):
+    """Decodes the whole file that is about to be sent as it is (a JPEG at reduced scale: same data read)."""
+    try:
+        decode_image(data, MAX_IMAGE_PIXELS, reduce=True)
+    except ImageTooLarge as exc:
+        raise _too_large(path, image_format, exc) from None
+    except UndecodableImage as exc:
+        raise _undecodable(path, image_format, exc) from None
+
+
 def _open_image(path, data, image_format):
-    image_module = load_pillow()
+    """The whole image decoded, upright and flattened on white, as RGB; SourceImageError otherwise."""
+    load_pillow()
     from PIL import ImageOps  # pylint: disable=import-outside-toplevel
     try:
-        image = image_module.open(io.BytesIO(data))
-        image.load()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise SourceImageError("src %s is a %s file that cannot be decoded (%s): the file is damaged." % (
-            path, image_format.upper(), exc), path) from None
-    # Camera photos store their rotation in EXIF; the service shows the pixels as they are.
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        image = image.convert("RGBA")
-        flat = image_module.new("RGBA", image.size, (255, 255, 255, 255))
-        flat.alpha_composite(image)
-        image = flat
-    return image.convert("RGB")
+        image = decode_image(data, MAX_IMAGE_PIXELS)
+    except ImageTooLarge as exc:
+        raise _too_large(path, image_format, exc) from None
+    except UndecodableImage as exc:
+        raise _undecodable(path, image_format, exc) from None
+    try:
+        # Camera photos store their rotation in EXIF; the service shows the pixels as they are.
+        image = ImageOps.exif_transpose(image)
+        return flatten_on_white(image)
+    except Exception as exc:  # pylint: disable=broad-except
+        # A damaged EXIF block or an unusual pixel mode: Pillow raises many types for these.
+        raise SourceImageError("src %s is a %s file that cannot be converted (%s)." % (
+            path, image_format.upper(), " ".join(str(exc).split()) or type(exc).__name__), path) from None
 
 
 def _encode_jpeg(image):
@@ -224,16 +371,22 @@ def _convert_to_jpeg(path, data, image_format, max_bytes):
     resample = getattr(image_module, "Resampling", image_module).LANCZOS
     image = _open_image(path, data, image_format)
     original = image.size
-    encoded = _encode_jpeg(image)
-    rounds = 0
-    while len(encoded) > max_bytes:
-        rounds += 1
-        if rounds > 12:
-            raise SourceImageError("src %s could not be brought under %d bytes." % (path, max_bytes), path)
-        # JPEG size grows roughly with the pixel count: aim a little under the limit.
-        scale = min(0.9, (max_bytes / float(len(encoded))) ** 0.5 * 0.95)
-        size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-        image = image.resize(size, resample)
+    try:
         encoded = _encode_jpeg(image)
+        rounds = 0
+        while len(encoded) > max_bytes:
+            rounds += 1
+            if rounds > 12:
+                raise SourceImageError("src %s could not be brought under %d bytes." % (path, max_bytes), path)
+            # JPEG size grows roughly with the pixel count: aim a little under the limit.
+            scale = min(0.9, (max_bytes / float(len(encoded))) ** 0.5 * 0.95)
+            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+            image = image.resize(size, resample)
+            encoded = _encode_jpeg(image)
+    except SourceImageError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-except
+        raise SourceImageError("src %s could not be converted to JPEG (%s)." % (
+            path, " ".join(str(exc).split()) or type(exc).__name__), path) from None
     conversion = "%s %dx%d to JPEG %dx%d" % (image_format.upper(), original[0], original[1], image.width, image.height)
     return SourceImage(path, encoded, ImageInfo("jpeg", image.width, image.height), conversion=conversion)

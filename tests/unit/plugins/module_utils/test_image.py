@@ -1,16 +1,26 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import hashlib
 import io
 import os
+import random
+import struct
+import zlib
 
 import pytest
-from PIL import Image
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageFile, PngImagePlugin
 
-from ansible_collections.o365.outlook.plugins.module_utils._errors import SourceImageError
+from ansible_collections.o365.outlook.plugins.module_utils import _pillow
+from ansible_collections.o365.outlook.plugins.module_utils._errors import MissingLibraryError, SourceImageError
 from ansible_collections.o365.outlook.plugins.module_utils._image import (
-    inspect_image, jpeg_dimensions, load_source, sniff_format)
+    MAX_IMAGE_PIXELS, SourceImage, inspect_image, jpeg_dimensions, jpeg_structure_problem, load_source, png_structure_problem,
+    sniff_format)
+from ansible_collections.o365.outlook.plugins.module_utils._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white
 
 
 def encode(fmt, size=(120, 80), **kwargs):
@@ -166,3 +176,411 @@ def test_unreadable_file(tmp_path, monkeypatch):
     monkeypatch.setattr("builtins.open", refuse)
     with pytest.raises(SourceImageError, match="cannot be read: Permission denied"):
         load_source(path)
+
+
+# ---- issue 8: images are checked whole before any write ----
+
+@contextlib.contextmanager
+def without_pillow():
+    """As if Pillow were not installed (the same switch the tests above flip with monkeypatch)."""
+    saved = (_pillow._PILLOW, _pillow._PILLOW_ERROR)
+    _pillow._PILLOW, _pillow._PILLOW_ERROR = None, "ImportError: No module named 'PIL'"
+    try:
+        yield
+    finally:
+        _pillow._PILLOW, _pillow._PILLOW_ERROR = saved
+
+
+@contextlib.contextmanager
+def pillow_setting(pillow):
+    if pillow:
+        yield
+    else:
+        with without_pillow():
+            yield
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def png_bomb(width=50000, height=50000):
+    """A few hundred bytes whose IHDR declares width x height RGB pixels: a decompression bomb's header."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 4096, 9)
+    return PNG_SIGNATURE + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def bmp_bomb(width, height):
+    """A BMP header declaring width x height 24-bit pixels, followed by a little pixel data."""
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    pixels = b"\0" * 1024
+    return b"BM" + struct.pack("<IHHI", 14 + len(info) + len(pixels), 0, 0, 14 + len(info)) + info + pixels
+
+
+def noisy(mode, size, seed=0):
+    """Random pixels in mode: they do not compress, so a JPEG's scan data is most of the file."""
+    length = len(Image.new(mode, size).tobytes())
+    return Image.frombytes(mode, size, random.Random(seed).getrandbits(8 * length).to_bytes(length, "big"))
+
+
+def encoded(image, fmt, **kwargs):
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def cut_in_scan(data):
+    """data cut halfway through its (last) JPEG scan: header intact, no end-of-image marker."""
+    sos = data.rindex(b"\xff\xda")
+    cut = sos + (len(data) - sos) // 2
+    assert sos + 20 < cut < len(data) - 20
+    return data[:cut]
+
+
+@pytest.mark.parametrize("pillow", [True, False], ids=["pillow", "no-pillow"])
+def test_regression_png_bomb_refused_before_decoding(tmp_path, pillow):
+    """issue 8 defect 1: a tiny PNG declaring 50000x50000 pixels was accepted (JPEG/PNG were never decoded),
+    then crashed the comparison with DecompressionBombError."""
+    data = png_bomb()
+    assert len(data) < 500
+    with pillow_setting(pillow):
+        with pytest.raises(SourceImageError) as caught:
+            load_source(write(tmp_path, "bomb.png", data))
+    assert "is a PNG image of 50000x50000 pixels (2500000000), over the limit of %d pixels: refused before decoding" % MAX_IMAGE_PIXELS in caught.value.msg
+    assert "bomb.png" in caught.value.msg and "Scale it down first" in caught.value.msg
+
+
+def test_regression_png_bomb_refused_in_conversion(tmp_path):
+    """issue 8 defect 1: over max_bytes the bomb went to conversion, where Pillow's DecompressionBombError escaped."""
+    with pytest.raises(SourceImageError, match="50000x50000 pixels"):
+        load_source(write(tmp_path, "bomb.png", png_bomb()), max_bytes=100)
+
+
+def test_regression_bmp_bomb_refused(tmp_path):
+    """issue 8 defect 1: past Pillow's own guard the DecompressionBombError escaped _open_image."""
+    with pytest.raises(SourceImageError, match="over the limit of %d pixels" % MAX_IMAGE_PIXELS):
+        load_source(write(tmp_path, "bomb.bmp", bmp_bomb(50000, 50000)))
+
+
+def test_pixel_limit_applies_under_pillows_own_guard(tmp_path, monkeypatch):
+    """8000x8000 is under Pillow's guard (about 89 million) but over ours: refused before any pixel is decoded."""
+    assert 8000 * 8000 > MAX_IMAGE_PIXELS
+    loads = []
+
+    def record(image):
+        loads.append(image.size)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", record)
+    for name, data in (("big.bmp", bmp_bomb(8000, 8000)), ("big.png", png_bomb(8000, 8000))):
+        with pytest.raises(SourceImageError, match="8000x8000 pixels"):
+            load_source(write(tmp_path, name, data), max_bytes=10)
+    assert loads == []
+
+
+def test_pillow_global_settings_are_left_alone(tmp_path):
+    before = (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+    load_source(write(tmp_path, "a.jpg", encode("JPEG")))
+    load_source(write(tmp_path, "a.gif", encode("GIF")))
+    with pytest.raises(SourceImageError):
+        load_source(write(tmp_path, "bomb.bmp", bmp_bomb(50000, 50000)))
+    assert (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES) == before
+
+
+@pytest.mark.parametrize("pillow", [True, False], ids=["pillow", "no-pillow"])
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+def test_regression_truncated_jpeg_refused(tmp_path, pillow, progressive):
+    """issue 8 defect 6: a JPEG cut in its scan data (header intact, no EOI) was sent to the service."""
+    data = cut_in_scan(encoded(noisy("RGB", (160, 120)), "JPEG", progressive=progressive))
+    assert inspect_image(data) is not None  # the header alone looks fine
+    with pillow_setting(pillow):
+        with pytest.raises(SourceImageError, match="cut.jpg is a JPEG file that is truncated or corrupt: its image data ends without"):
+            load_source(write(tmp_path, "cut.jpg", data))
+
+
+def test_regression_truncated_jpeg_refused_whatever_load_truncated_images_says(tmp_path, monkeypatch):
+    """issue 8 defect 6: LOAD_TRUNCATED_IMAGES (process-wide) would make Pillow pad a cut JPEG silently."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    data = cut_in_scan(encoded(noisy("RGB", (160, 120)), "JPEG"))
+    with pytest.raises(SourceImageError, match="truncated"):
+        load_source(write(tmp_path, "cut.jpg", data))
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
+def test_regression_truncated_convertible_refused_with_load_truncated_images(tmp_path, monkeypatch, fmt):
+    """issue 8 defect 6: with LOAD_TRUNCATED_IMAGES set, a cut file was padded with grey and converted."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    image = noisy("RGB", (120, 90))
+    data = encoded(image.convert("P") if fmt == "GIF" else image, fmt)
+    with pytest.raises(SourceImageError, match=r"cut\.%s is a %s file that cannot be decoded \(image file is truncated" % (fmt.lower(), fmt)):
+        load_source(write(tmp_path, "cut." + fmt.lower(), data[:len(data) * 2 // 3]))
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True
+
+
+@pytest.mark.parametrize("load_truncated", [False, True], ids=["strict", "load-truncated"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP"])
+def test_decode_image_refuses_cut_data_in_any_setting(monkeypatch, fmt, load_truncated):
+    """The guarded decode on its own (the comparison uses it for the service's photo, without structure check)."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", load_truncated)
+    image = noisy("RGB", (120, 90))
+    data = encoded(image.convert("P") if fmt == "GIF" else image, fmt)
+    assert decode_image(data, MAX_IMAGE_PIXELS).size == (120, 90)
+    with pytest.raises(UndecodableImage):
+        decode_image(data[:len(data) * 2 // 3], MAX_IMAGE_PIXELS)
+
+
+def flip_idat_byte(data):
+    start = data.index(b"IDAT") + 4
+    return data[:start + 5] + bytes([data[start + 5] ^ 0x55]) + data[start + 6:]
+
+
+@pytest.mark.parametrize("pillow", [True, False], ids=["pillow", "no-pillow"])
+def test_regression_png_with_bad_crc_refused(tmp_path, pillow):
+    """issue 8 defect 6: a PNG whose image data was damaged (its CRC no longer matches) was sent as it is."""
+    data = flip_idat_byte(encoded(noisy("RGB", (60, 40)), "PNG"))
+    with pillow_setting(pillow):
+        with pytest.raises(SourceImageError, match="bad.png is a PNG file that is truncated or corrupt: chunk 'IDAT' at byte 33 has a wrong CRC"):
+            load_source(write(tmp_path, "bad.png", data))
+
+
+def without_chunk(data, kind):
+    pos, out = 8, data[:8]
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        if data[pos + 4:pos + 8] != kind:
+            out += data[pos:pos + 12 + length]
+        pos += 12 + length
+    return out
+
+
+JPEG_SAMPLE = encoded(noisy("RGB", (64, 48)), "JPEG")
+PNG_SAMPLE = encoded(noisy("RGB", (64, 48)), "PNG")
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("no scan", JPEG_SAMPLE[:JPEG_SAMPLE.index(b"\xff\xda")] + b"\xff\xd9", "no image data"),
+    ("cut in a segment", JPEG_SAMPLE[:JPEG_SAMPLE.index(b"\xff\xc4") + 10], "runs past the end of the file"),
+    ("cut before EOI", JPEG_SAMPLE[:-2], "ends without an end-of-image marker"),
+    ("scan before frame", JPEG_SAMPLE[:2] + JPEG_SAMPLE[JPEG_SAMPLE.index(b"\xff\xda"):], "header cannot be read"),
+    ("png without IDAT", without_chunk(PNG_SAMPLE, b"IDAT"), "no image data"),
+    ("png without IEND", PNG_SAMPLE[:-12], "ends before its IEND chunk"),
+    ("png cut in a chunk", PNG_SAMPLE[:len(PNG_SAMPLE) // 2], "runs past the end of the file"),
+    ("png bad IHDR CRC", PNG_SAMPLE[:29] + bytes([PNG_SAMPLE[29] ^ 1]) + PNG_SAMPLE[30:], "chunk 'IHDR' at byte 8 has a wrong CRC"),
+])
+def test_structure_refusals_without_pillow(tmp_path, name, data, message):
+    with without_pillow():
+        with pytest.raises(SourceImageError, match=message):
+            load_source(write(tmp_path, "x.img", data))
+
+
+@pytest.mark.parametrize("pillow", [True, False], ids=["pillow", "no-pillow"])
+@pytest.mark.parametrize("data", [
+    JPEG_SAMPLE + b"camera maker data after EOI",
+    encoded(noisy("RGB", (64, 48)), "JPEG", restart_marker_blocks=2),
+    encoded(noisy("RGB", (64, 48)), "JPEG", progressive=True, optimize=True),
+    encoded(noisy("CMYK", (32, 24)), "JPEG"),
+    encoded(noisy("L", (32, 24)), "JPEG", exif=b"Exif\x00\x00" + b"\xff\xd9" * 20),
+    PNG_SAMPLE + b"trailing bytes",
+    encoded(noisy("RGBA", (40, 30)), "PNG"),
+    encoded(noisy("P", (40, 30)), "PNG", transparency=3),
+    encoded(noisy("I;16", (40, 30)), "PNG"),
+    encoded(noisy("1", (41, 30)), "PNG"),
+], ids=["jpeg trailing data", "jpeg restart markers", "jpeg progressive", "jpeg cmyk", "jpeg exif with markers",
+        "png trailing data", "png rgba", "png palette", "png 16 bit", "png 1 bit"])
+def test_whole_images_are_sent_as_they_are(tmp_path, pillow, data):
+    with pillow_setting(pillow):
+        source = load_source(write(tmp_path, "ok.img", data))
+    assert source.data == data and source.conversion is None
+
+
+def test_pixel_limit_without_pillow_comes_from_the_jpeg_header(tmp_path):
+    data = bytearray(JPEG_SAMPLE)
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", 9000, 9000)
+    with without_pillow():
+        with pytest.raises(SourceImageError, match="JPEG image of 9000x9000 pixels"):
+            load_source(write(tmp_path, "huge.jpg", bytes(data)))
+
+
+def test_parallel_loads_each_get_their_own_answer(tmp_path, monkeypatch):
+    """The sync checks sources in several threads: no shared setting, each file its own verdict."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)  # must not matter, in any thread
+    good = write(tmp_path, "good.gif", encode("GIF"))
+    cut = write(tmp_path, "cut.bmp", encoded(noisy("RGB", (120, 90)), "BMP")[:20000])
+    bomb = write(tmp_path, "bomb.png", png_bomb())
+
+    def load(path):
+        try:
+            return load_source(path).conversion
+        except SourceImageError as exc:
+            return "truncated" if "truncated" in exc.msg else "limit" if "over the limit" in exc.msg else exc.msg
+    paths = [good, cut, bomb] * 12
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(load, paths))
+    assert results == ["GIF 120x80 to JPEG 120x80", "truncated", "limit"] * 12
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored once the last decode ended
+
+
+@pytest.mark.parametrize("mode, transparent, opaque", [
+    ("RGBA", (0, 0, 0, 0), (200, 40, 90, 255)),
+    ("LA", (0, 0), (90, 255)),
+    ("PA", (0, 0), (1, 255)),
+    ("RGBa", (0, 0, 0, 0), (200, 40, 90, 255)),
+])
+def test_flatten_puts_alpha_on_white(mode, transparent, opaque):
+    image = Image.new(mode, (4, 2), transparent)
+    if mode == "PA":
+        image.putpalette([0, 0, 0, 200, 40, 90] + [0] * 762)
+    image.putpixel((0, 0), opaque)
+    flat = flatten_on_white(image)
+    assert flat.mode == "RGB"
+    assert flat.getpixel((3, 1)) == (255, 255, 255)
+    assert flat.getpixel((0, 0)) == {"LA": (90, 90, 90)}.get(mode, (200, 40, 90))
+
+
+@pytest.mark.parametrize("mode, key, colour", [("P", 0, 0), ("L", 0, 0), ("RGB", (0, 0, 0), (0, 0, 0))])
+def test_flatten_honours_transparency_info(mode, key, colour):
+    """A palette index, grey level or colour marked transparent (PNG tRNS, GIF) is white, not its colour."""
+    image = Image.new(mode, (4, 2), colour)
+    if mode == "P":
+        image.putpalette([0, 0, 0] * 256)
+    image.info["transparency"] = key
+    assert flatten_on_white(image).getpixel((1, 1)) == (255, 255, 255)
+
+
+def test_regression_transparent_colour_of_an_rgb_png_is_white_after_conversion(tmp_path):
+    """issue 8 build 3: the flattening knew only RGBA/LA/P/PA; an RGB PNG's tRNS colour stayed black."""
+    image = Image.new("RGB", (20, 20), (0, 0, 0))
+    image.paste((30, 110, 180), (5, 5, 15, 15))
+    comment = PngImagePlugin.PngInfo()
+    comment.add_text("Comment", "x" * 4000)
+    data = encoded(image, "PNG", transparency=(0, 0, 0), pnginfo=comment)
+    source = load_source(write(tmp_path, "key.png", data), max_bytes=3000)  # over max_bytes: converted
+    assert source.conversion == "PNG 20x20 to JPEG 20x20"
+    pixels = Image.open(io.BytesIO(source.data)).convert("RGB")
+    assert min(pixels.getpixel((1, 1))) > 245
+    assert pixels.getpixel((10, 10))[2] > 150
+
+
+def test_decode_image_names_the_problem():
+    with pytest.raises(ImageTooLarge) as caught:
+        decode_image(png_bomb(9000, 9000), MAX_IMAGE_PIXELS)
+    assert caught.value.size == (9000, 9000)
+    with pytest.raises(UndecodableImage, match="not an image Pillow can read"):
+        decode_image(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", MAX_IMAGE_PIXELS)
+
+
+# ---- properties (issue 8 build 3): load_source raises nothing but SourceImageError / MissingLibraryError ----
+
+PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, database=None,
+                             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+MAGIC = [b"\xff\xd8\xff", PNG_SIGNATURE, b"GIF89a", b"BM", b"RIFF\0\0\0\0WEBPVP8 ", b"II*\x00", b"MM\x00*", b""]
+
+VALID = [
+    encoded(noisy("RGB", (24, 16)), "JPEG"),
+    encoded(noisy("RGB", (24, 16)), "JPEG", progressive=True),
+    encoded(noisy("RGB", (24, 16)), "PNG"),
+    encoded(noisy("P", (24, 16)), "PNG", transparency=1),
+    encoded(noisy("RGB", (24, 16)).convert("P"), "GIF"),
+    encoded(noisy("RGB", (24, 16)), "BMP"),
+    encoded(noisy("RGB", (24, 16)), "TIFF"),
+    encoded(noisy("RGB", (24, 16)), "WEBP"),
+]
+
+
+@st.composite
+def mutated(draw, samples=tuple(VALID)):
+    """A valid image with a few random edits: cut, bytes flipped, inserted or removed."""
+    data = bytearray(draw(st.sampled_from(samples)))
+    for dummy in range(draw(st.integers(1, 3))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        edit = draw(st.sampled_from(["cut", "flip", "insert", "delete"]))
+        if edit == "cut":
+            del data[max(1, at):]
+        elif edit == "flip":
+            data[at] ^= draw(st.integers(1, 255))
+        elif edit == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        else:
+            del data[at:at + draw(st.integers(1, 64))]
+    return bytes(data)
+
+
+HOSTILE = st.one_of(
+    st.binary(max_size=2048),
+    st.builds(lambda magic, tail: magic + tail, st.sampled_from(MAGIC), st.binary(max_size=2048)),
+    mutated(),
+)
+
+
+def check_load(path, pillow, max_bytes):
+    """load_source's answer for path: a SourceImage that is a whole image, or one of the two allowed errors."""
+    try:
+        with pillow_setting(pillow):
+            source = load_source(path, max_bytes=max_bytes)
+    except (SourceImageError, MissingLibraryError):
+        return None
+    assert isinstance(source, SourceImage)
+    assert source.content_type in ("image/jpeg", "image/png")
+    assert len(source.data) <= max_bytes
+    info = inspect_image(source.data)
+    assert (info.width, info.height) == (source.info.width, source.info.height)
+    assert source.info.width * source.info.height <= MAX_IMAGE_PIXELS
+    assert (jpeg_structure_problem if info.image_format == "jpeg" else png_structure_problem)(source.data) is None
+    if pillow:
+        Image.open(io.BytesIO(source.data)).load()  # what is accepted decodes whole
+    return source
+
+
+@pytest.mark.parametrize("pillow", [True, False], ids=["pillow", "no-pillow"])
+@PROPERTY_SETTINGS
+@given(data=HOSTILE, max_bytes=st.sampled_from([MAX_IMAGE_PIXELS, 300]))
+def test_property_load_source_raises_only_its_own_errors(tmp_path, pillow, data, max_bytes):
+    if not data:
+        return  # an empty file is refused before anything is read (tested above)
+    check_load(write(tmp_path, "any.img", data), pillow, max_bytes)
+
+
+@PROPERTY_SETTINGS
+@given(data=mutated(tuple(VALID[:4])))
+def test_property_cut_or_damaged_files_never_pass_with_load_truncated_images(tmp_path, data):
+    """Whatever PIL.ImageFile.LOAD_TRUNCATED_IMAGES says, an accepted JPEG or PNG is a whole image."""
+    saved = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        source = check_load(write(tmp_path, "any.img", data), True, MAX_IMAGE_PIXELS)
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
+    if source is not None:
+        Image.open(io.BytesIO(source.data)).load()  # strict decode, flag back to False
+
+
+IMAGE_KINDS = [("JPEG", "RGB", {}), ("JPEG", "L", {"progressive": True}), ("JPEG", "CMYK", {}), ("PNG", "RGB", {}),
+               ("PNG", "RGBA", {}), ("PNG", "LA", {}), ("PNG", "I;16", {}), ("PNG", "1", {}), ("GIF", "P", {}),
+               ("BMP", "RGB", {}), ("TIFF", "RGB", {"compression": "tiff_lzw"}), ("TIFF", "RGB", {"compression": "jpeg"}),
+               ("WEBP", "RGBA", {})]
+
+
+@pytest.mark.parametrize("pillow", [True, False], ids=["pillow", "no-pillow"])
+@pytest.mark.parametrize("load_truncated", [False, True], ids=["strict", "load-truncated"])
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(IMAGE_KINDS), width=st.integers(1, 80), height=st.integers(1, 80), seed=st.integers(0, 2 ** 16))
+def test_property_whole_images_are_accepted(tmp_path, monkeypatch, pillow, load_truncated, kind, width, height, seed):
+    """No false refusals: every whole image passes, in every setting (the checks above are not just strict)."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", load_truncated)
+    fmt, mode, kwargs = kind
+    data = encoded(noisy(mode, (width, height), seed), fmt, **kwargs)
+    if fmt not in ("JPEG", "PNG") and not pillow:
+        with without_pillow():
+            with pytest.raises(MissingLibraryError):
+                load_source(write(tmp_path, "ok.img", data))
+        return
+    source = check_load(write(tmp_path, "ok.img", data), pillow, MAX_IMAGE_PIXELS)
+    assert source is not None
+    assert (source.info.width, source.info.height) == (width, height)
