@@ -20,7 +20,8 @@ RETRY_STATUSES = frozenset((429, 503, 504))
 def parse_retry_after(value, now=None):
     """Seconds to wait from a Retry-After header: integer or fractional seconds, or an HTTP-date.
 
-    Returns None when the header is missing or unreadable, so the caller falls back to backoff.
+    Returns None when the header is missing or unreadable, so the caller falls back to backoff; never raises,
+    whatever the service sent.
     """
     if value is None:
         return None
@@ -37,13 +38,15 @@ def parse_retry_after(value, now=None):
         return max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
+        if when is None:
+            return None
+        # Dates at the edge of the calendar overflow here (year 1 with a positive offset, and so on).
+        stamp = when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
     if now is None:
         now = time.time()
-    return max(0.0, when.timestamp() - now)
+    return max(0.0, stamp - now)
 
 
 class RetryPolicy:

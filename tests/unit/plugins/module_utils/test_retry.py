@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy, parse_retry_after
 from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
@@ -80,3 +84,12 @@ def test_total_time_bound_counts_time_spent_in_requests():
     state = make_policy(clock, max_total=5.0, base_delay=1.0, rand=1.0).start()
     clock.now += 4.5  # a slow request
     assert state.next_delay() is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.text(max_size=80) | st.from_regex(
+    r"\A(Mon, )?[0-9]{1,2} (Jan|Dec) [0-9]{1,5} [0-9]{1,2}:[0-9]{2}(:[0-9]{2})? ([+-][0-9]{4}|GMT)\Z"))
+def test_parse_retry_after_never_raises_and_is_never_negative(value):
+    # issue 8 build item 5: whatever a service or proxy sends as Retry-After, the retry logic gets a number or None.
+    delay = parse_retry_after(value, now=0.0)
+    assert delay is None or (delay >= 0.0 and math.isfinite(delay))
