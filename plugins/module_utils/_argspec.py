@@ -15,6 +15,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleFallbackNotFound, env_fallback
 
+from ._auth import AUTH_METHODS
 from ._compare import DEFAULT_PIXEL_TOLERANCE
 
 CLOUDS = ("global", "usgov", "usgovdod", "china")
@@ -37,13 +38,17 @@ def cloud_env_fallback():
 
 
 def connection_argument_spec():
+    # The credential options have no env fallback: with one, a stale variable would count as "set in the task"
+    # and could beat what the task says. _auth.select_credentials reads the environment only when the task gives
+    # no credential (or, with an explicit auth_method, for the options of that method the task leaves out).
     return dict(
+        auth_method=dict(type="str", choices=list(AUTH_METHODS), default="auto"),
         tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
         client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
-        client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
-        client_certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
-        client_certificate_password=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])),
-        access_token=dict(type="str", no_log=True, fallback=(env_fallback, ["O365_ACCESS_TOKEN"])),
+        client_secret=dict(type="str", no_log=True),
+        client_certificate_path=dict(type="path"),
+        client_certificate_password=dict(type="str", no_log=True),
+        access_token=dict(type="str", no_log=True),
         managed_identity=dict(type="bool", default=False),
         managed_identity_client_id=dict(type="str"),
         cloud=dict(type="str", choices=list(CLOUDS), default="global", fallback=(cloud_env_fallback,)),

@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from ._errors import ConfigurationError
 
 # Microsoft Graph national cloud deployments (graph-photo-api.md section 6).
@@ -67,6 +70,33 @@ def resolve_endpoints(params):
     api_base = _with_scheme(params.get("api_url") or default_base)
     authority_host = _with_scheme(params.get("authority_host") or login_host)
     for name, url in (("api_url", api_base), ("authority_host", authority_host)):
-        if not url.lower().startswith("https://"):
-            raise ConfigurationError("%s must be an https:// URL, got %r." % (name, url))
+        _check_url(name, url)
     return Endpoints(api, api_base, authority_host, resource)
+
+
+def _shown(url):
+    """url for a message, without any user:password@ part."""
+    return re.sub(r"//[^/?#]*@", "//***@", url)
+
+
+def _check_url(name, url):
+    """Refuses, before any request, URLs that could not work or would send the token somewhere unexpected."""
+    shown = _shown(url)
+    if not url.lower().startswith("https://"):
+        raise ConfigurationError("%s must be an https:// URL, got %r." % (name, shown))
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise ConfigurationError("%s must not contain white space or control characters, got %r." % (name, shown))
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError("%s %r is not a valid URL (check the host and the port)." % (name, shown)) from None
+    if not parts.hostname:
+        raise ConfigurationError("%s %r has no host name: give https://host[:port]/path." % (name, shown))
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError("%s must not hold a user name or password (%s://user:password@...): remove them." % (
+            name, parts.scheme))
+    if parts.query or parts.fragment:
+        raise ConfigurationError("%s must not have a query string or a fragment (?... or #...), got %r." % (name, shown))
+    if port == 0:
+        raise ConfigurationError("%s %r has port 0: give the real port, or none for 443." % (name, shown))

@@ -42,3 +42,35 @@ def test_outlook_v2_outside_global_needs_api_url():
 def test_plain_http_is_refused():
     with pytest.raises(ConfigurationError, match="api_url must be an https:// URL"):
         resolve_endpoints(dict(api_url="http://127.0.0.1:8080/v1.0"))
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("api_url", "https://graph.example/v1.0?x=1", "api_url must not have a query string"),
+    ("api_url", "https://graph.example/v1.0#top", "api_url must not have a query string or a fragment"),
+    ("api_url", "https://graph.example:99999/v1.0", "api_url .* is not a valid URL"),
+    ("api_url", "https://graph.example:0/v1.0", "api_url .* has port 0"),
+    ("api_url", "https:///v1.0", "api_url .* has no host name"),
+    ("api_url", "https://graph example/v1.0", "api_url must not contain white space"),
+    ("authority_host", "https://login.example\n", None),  # surrounding white space is trimmed, so this one is fine
+    ("authority_host", "ftp://login.example", "authority_host must be an https:// URL"),
+])
+def test_urls_are_checked_before_any_request(option, value, message):
+    params = {option: value}
+    if message is None:
+        resolve_endpoints(params)
+        return
+    with pytest.raises(ConfigurationError, match=message):
+        resolve_endpoints(params)
+
+
+def test_credentials_in_a_url_are_refused_and_not_shown():
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_endpoints(dict(api_url="https://user:hunter2@graph.example/v1.0"))
+    assert "must not hold a user name or password" in caught.value.msg
+    assert "hunter2" not in caught.value.msg
+
+
+def test_credentials_are_not_shown_in_other_url_errors():
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_endpoints(dict(api_url="http://user:hunter2@graph.example/v1.0"))
+    assert "hunter2" not in caught.value.msg and "***@graph.example" in caught.value.msg

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One token per run at any parallelism, and one refresh for all workers after a 401, counted from the request log
+of the in-process emulator (issue 8 defect 7 and build item 5)."""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import pytest
+import requests
+
+from ansible_collections.o365.outlook.plugins.module_utils._connection import connect
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+
+from emulator.server import EmulatorServer  # noqa: E402  pylint: disable=wrong-import-position
+
+CLIENT = "11111111-1111-4111-8111-111111111111"
+SECRET = "emulator-secret-value"
+TENANT = "00000000-0000-4000-8000-00000000c0de"
+ALEX = "alex.wilber@contoso.onmicrosoft.com"
+WORKERS = 16
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    with EmulatorServer(str(tmp_path_factory.mktemp("token-emulator"))) as server:
+        yield server
+
+
+@pytest.fixture
+def control(emulator, monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    emulator.state.reset()
+    session = requests.Session()
+    session.verify = emulator.info["ca_path"]
+    session.trust_env = False
+
+    def call(method, path):
+        response = session.request(method, emulator.info["control_url"] + path, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+    yield call
+    session.close()
+
+
+def _token_requests(control):
+    log = control("GET", "/requests?since=0")["requests"]
+    return [entry for entry in log if entry["api"] == "entra" and entry["method"] == "POST"]
+
+
+def _read_together(client):
+    """WORKERS threads released at once, each reading Alex's photo; returns what each got."""
+    barrier = threading.Barrier(WORKERS)
+    results = [None] * WORKERS
+
+    def work(index):
+        barrier.wait(30)
+        try:
+            results[index] = client.get_content(ALEX)
+        except Exception as exc:  # pylint: disable=broad-except
+            results[index] = exc
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_one_token_per_run_and_one_refresh_after_expiry(emulator, control):
+    """issue 8 defect 7: sixteen workers starting together asked for more than one token."""
+    info = emulator.info
+    params = dict(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET, authority_host=info["authority_host"],
+                  api_url=info["graph_url"], ca_path=info["ca_path"], validate_certs=True, timeout=30.0)
+    client = connect(params, pool_size=WORKERS)
+
+    first = _read_together(client)
+    assert all(isinstance(photo, bytes) and photo for photo in first), first
+    assert len(_token_requests(control)) == 1
+
+    control("POST", "/tokens/expire")
+    second = _read_together(client)
+    assert all(isinstance(photo, bytes) and photo for photo in second), second
+    tokens = _token_requests(control)
+    assert len(tokens) == 2
+    assert [entry["status"] for entry in tokens] == [200, 200]
+    assert [entry["credential"] for entry in tokens] == ["secret", "secret"]
+    # Every worker was turned away once with the expired token, then served with the one new token.
+    log = control("GET", "/requests?since=%d" % tokens[0]["seq"])["requests"]
+    rejected = [entry for entry in log if entry["api"] == "graph" and entry["status"] == 401]
+    assert 1 <= len(rejected) <= WORKERS
