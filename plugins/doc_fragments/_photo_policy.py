@@ -28,6 +28,8 @@ options:
         difference per colour channel is at most O(pixel_tolerance). Needs Pillow.
       - V(auto) treats equal bytes as equal, and otherwise compares pixels when Pillow is installed; without
         Pillow it behaves like V(sha256) and warns.
+      - When pixels are compared, a current photo that cannot be decoded, is truncated, or declares more than 50
+        million pixels counts as different and is replaced.
     type: str
     choices: [auto, sha256, pixels]
     default: auto
@@ -50,7 +52,12 @@ options:
     description:
       - Directory on the host that runs the module where the current photo is saved before it is replaced or
         removed. Created if missing (mode 0700).
-      - Files are named C(<user>.<UTC timestamp>.<ext>); characters of the user that could leave the directory
-        are replaced by C(_).
+      - Files are named C(<user>.<UTC timestamp>.<ext>), mode 0600, and never overwrite a file or write through a
+        symbolic link. Characters of the user that could leave the directory (or hide the file) are replaced by
+        C(_); whenever the name had to change that way, or was cut to 120 characters, C(~) and 12 hex digits of
+        the SHA-256 of the exact user key are added, so two users never share a name.
+      - It is checked before the first request; a file in the way, or a directory that is not writable, is refused.
+      - When the upload or removal then succeeds and something after it fails, the task still reports
+        C(changed=true) and returns the path of the backup.
     type: path
 """

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import re
 
@@ -18,16 +19,48 @@ from ._image import sniff_format
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
 _EXTENSIONS = {"jpeg": "jpg", "png": "png", "gif": "gif", "bmp": "bmp", "webp": "webp", "tiff": "tif"}
 MAX_NAME = 120
+# Hex digits of SHA-256(user key) added when the safe stem is not the key itself. Two keys could only share a
+# name if they had the same stem AND the same 48-bit hash: a handful of keys per stem make that ~1e-14.
+_KEY_HASH_DIGITS = 12
+# Joins stem and hash. It is a character _UNSAFE replaces, so no unchanged key can look like a hashed name.
+_HASH_SEPARATOR = "~"
 
 
 def safe_file_stem(user):
-    """A file name stem from a user key that can never leave its folder.
+    """A file name stem, unique per user key, that can never leave its folder.
 
-    Path separators, '..', '#', '?', control and non-ASCII characters all become '_';
-    a leading dot is dropped so the file is never hidden or relative.
+    Path separators, '..', '#', '?', control and non-ASCII characters all become '_', a leading dot is dropped
+    (never hidden or relative) and long keys are cut. Whenever that changed the key, a short hash of the exact
+    key is added, so `a/b@x`, `a\\b@x` and `a_b@x` (or two keys that share their first characters) never share a file.
     """
-    stem = _UNSAFE.sub("_", user if user is not None else "me").strip("._") or "user"
-    return stem[:MAX_NAME]
+    key = user if user is not None else "me"
+    stem = _UNSAFE.sub("_", key).strip("._") or "user"
+    if stem == key and len(stem) <= MAX_NAME:
+        return stem
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:_KEY_HASH_DIGITS]
+    return "%s%s%s" % (stem[:MAX_NAME], _HASH_SEPARATOR, digest)
+
+
+def refuse_symlink(path, option):
+    """ConfigurationError when path is a symbolic link: a file we write must never write through one."""
+    if os.path.islink(path):
+        raise ConfigurationError("%s: %s is a symbolic link; refusing to write through it." % (option, path))
+
+
+def check_writable_dir(path, option):
+    """Refuse, before any request, a folder that cannot be used: not a folder, or not writable (it or the nearest
+    existing parent when it does not exist yet, since it is created on first use)."""
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe.rstrip(os.sep)) or "."
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise ConfigurationError("%s %s cannot be used: %s is not a directory." % (option, path, probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigurationError("%s %s cannot be used: %s is not writable by the user that runs the module." % (
+            option, path, probe))
 
 
 def image_extension(data):
@@ -48,10 +81,11 @@ def save_backup(backup_dir, user, data, now=None):
     for attempt in range(100):
         name = "%s%s.%s" % (base, "" if attempt == 0 else "-%d" % attempt, ext)
         path = os.path.join(root, name)
-        if os.path.dirname(os.path.realpath(path)) != root:  # defence in depth; the stem has no separators
+        if os.path.dirname(os.path.abspath(path)) != root:  # defence in depth; the stem has no separators
             raise ConfigurationError("refusing backup file name %r outside backup_dir" % name)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # O_EXCL never follows a symbolic link or replaces a file; O_NOFOLLOW says so twice where it exists.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except FileExistsError:
             continue
         except OSError as exc:

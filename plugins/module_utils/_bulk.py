@@ -18,17 +18,18 @@ import concurrent.futures
 import threading
 import time
 
-from ._errors import OutlookError
+from ._errors import GraphError, OutlookError, as_outlook_error
 from ._image import load_source
 from ._photo_client import UserNotFoundError
-from ._reconcile import ensure_absent, ensure_present
+from ._reconcile import disagreement, ensure_absent, ensure_present
 
 CHUNK = 20
+ACTIONS = ("uploaded", "removed", "unchanged", "skipped", "failed", "not_attempted")
 # Which per-user entries a task returns: all of them, or only those worth reading in a large tenant.
 KEEP = {
     "all": lambda entry: True,
-    "changed": lambda entry: entry["action"] in ("uploaded", "removed", "failed"),
-    "failed": lambda entry: entry["action"] == "failed",
+    "changed": lambda entry: entry["changed"] or entry["action"] in ("uploaded", "removed", "failed", "not_attempted"),
+    "failed": lambda entry: entry["action"] in ("failed", "not_attempted"),
 }
 
 # Current photos fetched in one $batch: at most this many pixels (20 photos of 648x648, as Exchange stores
@@ -67,6 +68,25 @@ class _Prefetched:
 
     def delete_content(self, user):
         self._client.delete_content(user)
+
+
+def stops_run(error):
+    """Whether this error means no other user can succeed either: the run stops instead of failing everyone slowly."""
+    # 401 after the transport already fetched a new token once: the credentials themselves are refused.
+    return getattr(error, "stops_run", False) or (isinstance(error, GraphError) and error.status == 401)
+
+
+def retry_disagreements(client, users, metadata, content):
+    """A user whose metadata lists a photo but whose content came back as "no photo" is asked once more on
+    their own; if the service still disagrees, that user gets a PhotoDisagreementError, never "no photo"."""
+    for user in users:
+        if content.get(user, False) is None:
+            try:
+                data = client.get_content(user)
+            except OutlookError as exc:
+                data = exc
+            content[user] = disagreement(user, metadata[user]) if data is None else data
+    return content
 
 
 def map_chunks(items, work, parallelism):
@@ -143,8 +163,44 @@ def _describe(action, result, check_mode):
     return "same photo (identical bytes)"
 
 
+def _blank_entry(job):
+    # Every entry has every key, so filters such as selectattr('backup_file') work on failed entries too.
+    return dict(user=job.user, src=job.src, state=job.state, photo=None, sha256=None, previous_sha256=None,
+                comparison=None, backup_file=None, conversion=None)
+
+
+class RunStop:
+    """The first error that stops a many-user run; later jobs see it and are reported as not attempted."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.error = None
+        self.user = None
+
+    def record(self, error, user):
+        with self._lock:
+            if self.error is None:
+                self.error, self.user = error, user
+
+    @property
+    def stopped(self):
+        return self.error is not None
+
+    def not_attempted(self, job):
+        entry = _blank_entry(job)
+        entry.update(action="not_attempted", changed=False,
+                     message="not attempted: the run stopped at user %s (%s)" % (self.user, self.error.msg))
+        return entry
+
+
 class BulkEngine:
-    """Runs jobs through reconcile with shared connection, policy and limits."""
+    """Runs jobs through reconcile with shared connection, policy and limits.
+
+    Containment: whatever goes wrong for one user (a typed error, a malformed answer, a Pillow surprise, a bug)
+    becomes that user's failed entry. Errors that no other user can escape either (credentials refused, service
+    unreachable after every retry) stop the run: the users not reached yet are reported as not_attempted, and what
+    was done is still returned.
+    """
 
     def __init__(self, client, policy, check_mode=False, convert=True, parallelism=8, want_diff=False, keep=None):
         self.client = client
@@ -156,6 +212,10 @@ class BulkEngine:
         # Which entries to keep for the result; the summary always counts every user.
         self.keep = keep or (lambda entry: True)
         self.summary = summarize([])
+        self.failed_users = []
+        self.not_attempted_users = []
+        self.written = 0
+        self.stop = RunStop()
         self.seconds = 0.0
 
     def run(self, jobs):
@@ -185,22 +245,47 @@ class BulkEngine:
                 return futures
 
             # A deque, consumed from the left: a finished chunk's entries are dropped as soon as they are counted.
-            pending = collections.deque(readers.submit(read_then_dispatch, chunk) for chunk in chunks)
+            pending = collections.deque((chunk, readers.submit(read_then_dispatch, chunk)) for chunk in chunks)
             while pending:
-                for future in pending.popleft().result():
-                    entry = future.result()
-                    self.summary["total"] += 1
-                    self.summary[entry["action"]] += 1
+                chunk, future = pending.popleft()
+                for entry in self._chunk_entries(chunk, future):
+                    self._count(entry)
                     if self.keep(entry):
                         results.append(entry)
         self.seconds = round(time.monotonic() - started, 3)
         return results
 
+    def _chunk_entries(self, chunk, future):
+        """The chunk's entries; a worker that raised anyway (a bug here) fails its users, not the run."""
+        try:
+            futures = future.result()
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            return [self._failed(job, as_outlook_error(exc, "handling user %s" % job.user)) for job in chunk]
+        entries = []
+        for job, job_future in zip(chunk, futures):
+            try:
+                entries.append(job_future.result())
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                entries.append(self._failed(job, as_outlook_error(exc, "handling user %s" % job.user)))
+        return entries
+
+    def _count(self, entry):
+        self.summary["total"] += 1
+        self.summary[entry["action"]] += 1
+        if entry["changed"]:
+            self.written += 1
+        if entry["action"] == "failed":
+            self.failed_users.append(entry["user"])
+        elif entry["action"] == "not_attempted":
+            self.not_attempted_users.append(entry["user"])
+
     def _read_chunk(self, chunk):
         """(metadata, content) for a chunk's users; a failed read becomes every user's error."""
         live = [job.user for job in chunk if job.problem is None]
+        if self.stop.stopped or not live:
+            return {}, {}
         try:
-            metadata = self.client.get_metadata_many(live) if live else {}
+            metadata = self.client.get_metadata_many(live)
             # Download only photos that can change the decision: none when the user has no photo, none when
             # only_if_missing keeps an existing photo anyway.
             wanted_states = {job.user: job.state for job in chunk}
@@ -210,14 +295,16 @@ class BulkEngine:
             content = {}
             for group in content_groups(readers, metadata):
                 content.update(self.client.get_content_many(group))
-        except OutlookError as exc:
-            return {user: exc for user in live}, {}
+            retry_disagreements(self.client, readers, metadata, content)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            error = as_outlook_error(exc, "reading the photos of %d users" % len(live))
+            return {user: error for user in live}, {}
         return metadata, content
 
     def _run_job(self, job, metadata, content):
-        # Every entry has every key, so filters such as selectattr('backup_file') work on failed entries too.
-        entry = dict(user=job.user, src=job.src, state=job.state, photo=None, sha256=None, previous_sha256=None,
-                     comparison=None, backup_file=None, conversion=None)
+        if self.stop.stopped and job.problem is None:
+            return self.stop.not_attempted(job)
+        entry = _blank_entry(job)
         try:
             if job.problem:
                 raise job.problem
@@ -242,18 +329,27 @@ class BulkEngine:
                 changed, result, diff = ensure_absent(client, job.user, self.check_mode, self.policy)
                 result["conversion"] = None
                 action = "removed" if changed else "unchanged"
-        except OutlookError as exc:
-            entry.update(action="failed", message=exc.msg, changed=False)
-            return entry
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            return self._failed(job, as_outlook_error(exc, "handling user %s" % job.user), entry)
         entry.update(result)
         entry.update(user=job.user, action=action, changed=changed, message=_describe(action, result, self.check_mode))
         if self.want_diff:
             entry["diff"] = diff
         return entry
 
+    def _failed(self, job, error, entry=None):
+        if stops_run(error):
+            self.stop.record(error, job.user)
+        entry = entry or _blank_entry(job)
+        # A write that happened before the failure (e.g. the read-back failed) still changed the photo.
+        entry.update(action="failed", message=error.msg, changed=bool(error.details.get("changed")),
+                     backup_file=error.details.get("backup_file", entry.get("backup_file")))
+        return entry
+
 
 def summarize(results):
-    summary = dict(total=len(results), uploaded=0, removed=0, unchanged=0, skipped=0, failed=0)
+    summary = dict((name, 0) for name in ("total",) + ACTIONS)
+    summary["total"] = len(results)
     for entry in results:
         summary[entry["action"]] += 1
     return summary

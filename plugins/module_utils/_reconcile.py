@@ -17,7 +17,8 @@ import time
 
 from ._backup import save_backup
 from ._compare import DEFAULT_PIXEL_TOLERANCE, compare_photos
-from ._propagation import wait_until
+from ._errors import PhotoDisagreementError, WrittenThenFailedError
+from ._propagation import WaitTimeoutError, wait_until
 
 
 class PhotoPolicy:
@@ -54,15 +55,37 @@ def _result(user, photo, sha256, previous_sha256, comparison=None, backup_file=N
                 comparison=comparison, backup_file=backup_file)
 
 
+def disagreement(user, metadata):
+    """The error for a photo the metadata lists but whose content the service says it does not have."""
+    size = "%sx%s" % (metadata.width, metadata.height) if metadata is not None else "a"
+    return PhotoDisagreementError(
+        "The service lists a %s photo for %s, but answered 'no photo' for its content twice. This is not taken as "
+        "'no photo' (that would replace or keep a photo on a guess): try again later." % (size, user or "me"))
+
+
 def read_current(client, user):
     """(metadata, bytes) of the current photo; (None, None) when there is none."""
     current = client.get_metadata(user)
     if current is None:
         return None, None
     data = client.get_content(user)
-    if data is None:  # metadata and content disagree for a moment: no photo to compare with
-        return None, None
+    if data is None:
+        # Metadata and content disagree: ask once more (a moment of propagation), then it is an error.
+        data = client.get_content(user)
+    if data is None:
+        raise disagreement(user, current)
     return current, data
+
+
+def _after_write(what, step, backup_file=None):
+    """Runs step() after a successful write; any failure of it still reports the write (changed=true)."""
+    try:
+        return step()
+    except WaitTimeoutError as exc:
+        exc.details.update(changed=True, backup_file=backup_file)  # already says the write was accepted
+        raise
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        raise WrittenThenFailedError(what, exc, backup_file=backup_file) from None
 
 
 def _await_new_photo(client, user, previous, previous_sha256, policy):
@@ -114,12 +137,12 @@ def ensure_present(client, user, source, check_mode, policy=None):
         if policy.backup_dir and current_bytes is not None:
             backup_file = save_backup(policy.backup_dir, user, current_bytes)
         client.put_content(user, source.data, source.content_type)
-        if policy.wait:
-            after = _await_new_photo(client, user, current, previous_sha256, policy)
-        elif policy.read_after_write:
-            after = client.get_metadata(user)
-        else:
-            after = None
+
+        def read_back():
+            if policy.wait:
+                return _await_new_photo(client, user, current, previous_sha256, policy)
+            return client.get_metadata(user) if policy.read_after_write else None
+        after = _after_write("The upload of the photo of %s" % (user or "me"), read_back, backup_file)
         after_photo = after.to_dict() if after is not None else source.predicted_metadata()
 
     result = _result(user, after_photo, source.sha256, previous_sha256, comparison, backup_file)
@@ -142,8 +165,9 @@ def ensure_absent(client, user, check_mode, policy=None):
             backup_file = save_backup(policy.backup_dir, user, current_bytes)
         client.delete_content(user)
         if policy.wait:
-            wait_until(lambda: True if client.get_metadata(user) is None else None, policy.wait_timeout,
-                       "Removal of the photo of %s" % (user or "me"), sleep=policy.sleep, clock=policy.clock)
+            _after_write("The removal of the photo of %s" % (user or "me"), lambda: wait_until(
+                lambda: True if client.get_metadata(user) is None else None, policy.wait_timeout,
+                "Removal of the photo of %s" % (user or "me"), sleep=policy.sleep, clock=policy.clock), backup_file)
     result = _result(user, None, None, previous_sha256, backup_file=backup_file)
     diff = dict(before=_diff_side(previous_sha256, current.to_dict()), after=_diff_side(None, None))
     return True, result, diff

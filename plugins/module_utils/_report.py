@@ -11,15 +11,21 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 
-from ._backup import image_extension, safe_file_stem
-from ._bulk import content_groups, map_chunks
-from ._errors import ConfigurationError, OutlookError
+from ._backup import image_extension, refuse_symlink, safe_file_stem
+from ._bulk import content_groups, map_chunks, retry_disagreements, stops_run
+from ._errors import ConfigurationError, OutlookError, as_outlook_error
 
 
 def save_export(dest_dir, user, data):
-    """Writes dest_dir/<user>.<ext> (replacing an older export of the same user) atomically; returns the path."""
+    """Writes dest_dir/<user>.<ext> atomically, mode 0600; returns the path.
+
+    The name is unique per user key (safe_file_stem), so an export only ever replaces an older export of the
+    same user; a symbolic link in its place is refused, not followed or replaced.
+    """
     path = os.path.join(dest_dir, "%s.%s" % (safe_file_stem(user), image_extension(data)))
+    refuse_symlink(path, "dest_dir")
     handle, temporary = tempfile.mkstemp(dir=dest_dir, prefix=".export-")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -42,6 +48,10 @@ class PhotoReport:
         self.include_sizes = include_sizes
         self.dest_dir = dest_dir
         self.parallelism = parallelism
+        # The first error no user can escape (credentials refused, service gone): later chunks are not read.
+        self.stop_error = None
+        self.not_attempted = set()
+        self._lock = threading.Lock()
 
     def run(self, users):
         """users: list of (user key, object id or None)."""
@@ -53,6 +63,20 @@ class PhotoReport:
         return map_chunks(users, self._chunk, self.parallelism)
 
     def _chunk(self, chunk):
+        if self.stop_error is not None:
+            with self._lock:
+                self.not_attempted.update(key for key, _object_id in chunk)
+            problem = OutlookError("not attempted: the run stopped (%s)" % self.stop_error.msg)
+            return [self._entry(key, object_id, problem, None, None) for key, object_id in chunk]
+        try:
+            entries = self._read_chunk(chunk)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # Containment: whatever went wrong reading this chunk is these users' error, never the run's crash.
+            problem = as_outlook_error(exc, "reading the photos of %d users" % len(chunk))
+            entries = [self._entry(key, object_id, problem, None, None) for key, object_id in chunk]
+        return entries
+
+    def _read_chunk(self, chunk):
         keys = [key for key, _object_id in chunk]
         metadata = self.client.get_metadata_many(keys)
         with_photo = [key for key in keys if metadata[key] is not None and not isinstance(metadata[key], OutlookError)]
@@ -60,6 +84,7 @@ class PhotoReport:
         if self.include_sha256 or self.dest_dir:
             for group in content_groups(with_photo, metadata):
                 content.update(self.client.get_content_many(group))
+            retry_disagreements(self.client, with_photo, metadata, content)
         sizes = self.client.get_sizes_many(with_photo) if self.include_sizes and with_photo else {}
         return [self._entry(key, object_id, metadata[key], content.get(key), sizes.get(key)) for key, object_id in chunk]
 
@@ -68,6 +93,9 @@ class PhotoReport:
                      etag=None, sha256=None, sizes=None, dest_file=None, error=None)
         problem = next((value for value in (meta, data, sizes) if isinstance(value, OutlookError)), None)
         if problem is not None:
+            if stops_run(problem):
+                with self._lock:
+                    self.stop_error = self.stop_error or problem
             entry["error"] = problem.msg
             return entry
         entry["has_photo"] = meta is not None
@@ -76,9 +104,14 @@ class PhotoReport:
         entry.update(meta.to_dict())
         if data is not None:
             if self.include_sha256:
+                # Of the very bytes written to dest_file: no other user's export can replace that file.
                 entry["sha256"] = hashlib.sha256(data).hexdigest()
             if self.dest_dir:
-                entry["dest_file"] = save_export(self.dest_dir, key, data)
+                try:
+                    entry["dest_file"] = save_export(self.dest_dir, key, data)
+                except (OSError, OutlookError) as exc:
+                    entry["error"] = "cannot save the photo into dest_dir: %s" % (
+                        exc.msg if isinstance(exc, OutlookError) else exc.strerror or exc)
         if sizes is not None:
             entry["sizes"] = [dict(id=size.photo_id, width=size.width, height=size.height) for size in sizes]
         return entry

@@ -43,8 +43,12 @@ options:
     default: false
   dest_dir:
     description:
-      - Save each photo into this directory on the host that runs the module, as C(<user>.<ext>) (replacing an
-        earlier export of the same user). Characters of the user that could leave the directory become C(_).
+      - Save each photo into this directory on the host that runs the module, as C(<user>.<ext>), mode 0600,
+        replacing an earlier export of the same user and never another user's file.
+      - Characters of the user that could leave the directory (or hide the file) become C(_); whenever the name had
+        to change that way, or was cut to 120 characters, C(~) and 12 hex digits of the SHA-256 of the exact user
+        key are added, so that for example C(a/b@x.com), C(a\\b@x.com) and C(a_b@x.com) get three files.
+      - A symbolic link where a file would go is refused (that user fails), never followed.
       - Nothing is written in check mode.
     type: path
   parallelism:
@@ -140,20 +144,52 @@ photos:
       description: Where the photo was saved, with O(dest_dir).
       type: str
     error:
-      description: Why this user could not be read; null when it was.
+      description:
+        - Why this user could not be read; null when it was. A malformed or contradictory answer from the service
+          (for example metadata listing a photo whose content answers 404 twice) is an error, never "no photo".
       type: str
 summary:
   description: Counts.
   returned: always
   type: dict
-  sample: {total: 1200, with_photo: 1100, without_photo: 98, failed: 2}
+  sample: {total: 1200, with_photo: 1100, without_photo: 98, failed: 2, not_attempted: 0}
+failed_users:
+  description: Users that could not be read (their RV(photos) entry has the error).
+  returned: always
+  type: list
+  elements: str
+not_attempted_users:
+  description:
+    - Users the task did not read because the run stopped (the credentials were refused, or the service stayed
+      unreachable after every retry); empty when it ran to the end. The task fails in that case.
+  returned: always
+  type: list
+  elements: str
+stats:
+  description: Work done against the API.
+  returned: always
+  type: dict
+  contains:
+    requests:
+      description: HTTP requests sent, retries included.
+      type: int
+    batches:
+      description: JSON batch requests among them.
+      type: int
+    retries:
+      description: Requests and batch items sent again after throttling or a transient error.
+      type: int
+    throttled:
+      description: Answers with HTTP 429.
+      type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec
-from ansible_collections.o365.outlook.plugins.module_utils._errors import UsersFailed
-from ansible_collections.o365.outlook.plugins.module_utils._module import checked_parallelism, normalize_user, run_module
+from ansible_collections.o365.outlook.plugins.module_utils._backup import check_writable_dir
+from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils._module import checked_parallelism, many_users_outcome, normalize_user, run_module
 from ansible_collections.o365.outlook.plugins.module_utils._report import PhotoReport
 from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
 
@@ -179,29 +215,36 @@ def main():
     parallelism = checked_parallelism(module)
 
     def work(client):
-        if params["all_users"]:
-            users = [(upn or object_id, object_id) for object_id, upn in client.list_users()]
-        elif params["users"]:
-            users = [(normalize_user(user), None) for user in params["users"]]
-        else:
-            users = [(normalize_user(params["user"]), None)]
+        # Everything that can be refused is refused here, before the first request.
+        if params["api"] != "graph" and (params["all_users"] or params["include_sizes"]):
+            raise ConfigurationError("all_users and include_sizes need api=graph: the Outlook REST v2.0 API has "
+                                     "neither a user list nor /photos.")
         dest_dir = params["dest_dir"]
         if dest_dir and module.check_mode:
             module.warn("Check mode: nothing is saved into dest_dir.")
             dest_dir = None
+        if dest_dir:
+            check_writable_dir(dest_dir, "dest_dir")
+        if params["users"]:
+            users = [(normalize_user(user), None) for user in params["users"]]
+        elif not params["all_users"]:
+            users = [(normalize_user(params["user"]), None)]
+        else:
+            users = [(upn or object_id, object_id) for object_id, upn in client.list_users()]
         report = PhotoReport(client, include_sha256=params["include_sha256"], include_sizes=params["include_sizes"],
                              dest_dir=dest_dir, parallelism=parallelism)
         photos = report.run(users)
         for entry in photos:
             entry["user"] = entry["user"] if entry["user"] is not None else "me"
-        failed = [entry for entry in photos if entry["error"]]
+        not_attempted = [entry["user"] for entry in photos if entry["user"] in report.not_attempted]
+        failed = [entry["user"] for entry in photos if entry["error"] and entry["user"] not in report.not_attempted]
         summary = dict(total=len(photos), with_photo=sum(1 for e in photos if e["has_photo"]),
-                       without_photo=sum(1 for e in photos if e["has_photo"] is False), failed=len(failed))
-        result = dict(changed=False, photos=photos, summary=summary)
-        if failed and params["fail_on_error"]:
-            raise UsersFailed("%d of %d users could not be read: %s" % (
-                len(failed), len(photos), "; ".join("%s: %s" % (e["user"], e["error"]) for e in failed[:5])), **result)
-        return result
+                       without_photo=sum(1 for e in photos if e["has_photo"] is False), failed=len(failed),
+                       not_attempted=len(not_attempted))
+        result = dict(changed=False, photos=photos, summary=summary, failed_users=failed,
+                      not_attempted_users=not_attempted, stats=client.transport.stats)
+        return many_users_outcome(result, 0, failed, not_attempted, report.stop_error, params["fail_on_error"],
+                                  verb="could not be read")
 
     run_module(module, work, pool_size=parallelism, gate=AdaptiveGate(parallelism))
 

@@ -17,8 +17,15 @@ description:
     are read with Microsoft Graph JSON batching (20 per request), and only when they can change the decision;
     each upload or removal is its own request. Throttling (HTTP 429) is retried per request after its
     C(Retry-After), and all workers slow down while the service throttles.
-  - One user's failure never stops the others. The task fails at the end if any user failed, unless
-    O(fail_on_error=false).
+  - One user's failure never stops the others. Whatever goes wrong for one user (an unusable image, a
+    malformed or contradictory answer from the service, an unexpected error) becomes that user's V(failed) entry
+    with a message. The task fails at the end if any user failed, unless O(fail_on_error=false).
+  - A failure that no user can escape (the credentials are refused, or the service stays unreachable after every
+    retry) stops the run. The task then fails, whatever O(fail_on_error) says, and still returns everything the
+    other return values promise; the users already done, C(changed=true) when any photo was written, and the users
+    it did not attempt (RV(not_attempted_users)). Running it again finishes the job without writing anyone twice.
+  - The guide R(Guarantees of unattended runs, ansible_collections.o365.outlook.docsite.guide_guarantees) lists
+    what each kind of fault does.
 author:
   - o365.outlook maintainers (@o365-outlook)
 options:
@@ -44,6 +51,9 @@ options:
     description:
       - Directory of images on the host that runs the module. Each regular file whose name matches O(file_pattern)
         sets the photo of the user it names. Hidden files are ignored; other files are listed in RV(unmatched_files).
+      - Each image is checked whole before that user's request is sent, as O(o365.outlook.outlook_user_photo#module:src)
+        describes (at most 50 million pixels, complete JPEG or PNG structure, a full decode with Pillow); an image
+        that fails the check fails that user only.
     type: path
   file_pattern:
     description:
@@ -82,7 +92,7 @@ options:
       - Which users get an entry in RV(results). RV(summary) always counts every user, and RV(failed_users)
         always names every failure.
       - V(all) returns every user. V(changed) returns only users whose photo was (or would be) uploaded or
-        removed, and failures. V(failed) returns only failures.
+        removed, failures and users not attempted. V(failed) returns only failures and users not attempted.
       - In a large tenant, V(changed) or V(failed) keeps the task's memory and output from growing with the
         number of unchanged users (about 5 KB per entry).
     type: str
@@ -163,7 +173,8 @@ results:
       type: str
     action:
       description:
-        - V(uploaded), V(removed), V(unchanged), V(skipped) or V(failed).
+        - V(uploaded), V(removed), V(unchanged), V(skipped), V(failed) or V(not_attempted).
+        - V(not_attempted) means the run stopped (see RV(not_attempted_users)) before this user was reached.
         - V(skipped) means O(only_if_missing) kept the user's own photo, or a user in O(absent_users) no longer
           exists (nothing to remove).
         - In check mode, what a real run would do.
@@ -172,7 +183,9 @@ results:
       description: What happened, in words; the error for V(failed).
       type: str
     changed:
-      description: Whether this user's photo was (or would be) changed.
+      description:
+        - Whether this user's photo was (or would be) changed. True on a V(failed) entry whose write succeeded
+          before something after it failed.
       type: bool
     src:
       description: The source image.
@@ -199,9 +212,14 @@ summary:
   description: Counts of users by action.
   returned: always
   type: dict
-  sample: {total: 1200, uploaded: 31, removed: 2, unchanged: 1160, skipped: 0, failed: 7}
+  sample: {total: 1200, uploaded: 31, removed: 2, unchanged: 1160, skipped: 0, failed: 7, not_attempted: 0}
 failed_users:
   description: Users whose entry failed.
+  returned: always
+  type: list
+  elements: str
+not_attempted_users:
+  description: Users the task did not reach because the run stopped; empty when it ran to the end.
   returned: always
   type: list
   elements: str
@@ -236,8 +254,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec, photo_policy_options
 from ansible_collections.o365.outlook.plugins.module_utils._bulk import KEEP, BulkEngine
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, UsersFailed
-from ansible_collections.o365.outlook.plugins.module_utils._module import checked_parallelism, photo_policy, run_module
+from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils._module import checked_parallelism, many_users_outcome, photo_policy, run_module
 from ansible_collections.o365.outlook.plugins.module_utils._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
 from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
 
@@ -276,18 +294,13 @@ def main():
         engine = BulkEngine(client, policy, check_mode=module.check_mode, convert=params["convert"],
                             parallelism=parallelism, want_diff=module._diff, keep=KEEP[params["results"]])
         results = engine.run(jobs)
-        summary = engine.summary
         stats = client.transport.stats
         stats["seconds"] = engine.seconds
-        result = dict(changed=summary["uploaded"] + summary["removed"] > 0, results=results, summary=summary,
-                      failed_users=[entry["user"] for entry in results if entry["action"] == "failed"],
+        result = dict(changed=engine.written > 0, results=results, summary=engine.summary,
+                      failed_users=engine.failed_users, not_attempted_users=engine.not_attempted_users,
                       unmatched_files=unmatched, stats=stats)
-        if result["failed_users"] and params["fail_on_error"]:
-            shown = ", ".join(str(user) for user in result["failed_users"][:10])
-            more = "" if len(result["failed_users"]) <= 10 else " and %d more" % (len(result["failed_users"]) - 10)
-            raise UsersFailed("%d of %d users failed: %s%s. See results for each message; the others were done."
-                              % (summary["failed"], summary["total"], shown, more), **result)
-        return result
+        return many_users_outcome(result, engine.written, engine.failed_users, engine.not_attempted_users,
+                                  engine.stop.error, params["fail_on_error"])
 
     run_module(module, work, pool_size=parallelism, gate=AdaptiveGate(parallelism))
 

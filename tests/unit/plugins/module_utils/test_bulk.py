@@ -98,7 +98,7 @@ def test_mixed_cases_each_reported_and_one_failure_stops_nothing(sources):
     assert [r["action"] for r in results] == ["uploaded", "unchanged", "uploaded", "failed", "failed", "removed", "failed"]
     assert "was not found" in results[3]["message"]
     assert "not an image" in results[4]["message"]
-    assert summarize(results) == dict(total=7, uploaded=2, removed=1, unchanged=1, skipped=0, failed=3)
+    assert summarize(results) == dict(total=7, uploaded=2, removed=1, unchanged=1, skipped=0, failed=3, not_attempted=0)
     assert sorted(tenant.writes()) == [("delete", "leaver@x"), ("put", "new@x"), ("put", "old@x")]
     # Reads are batched: no single-user GET at all when nothing waits for propagation.
     assert {c[0] for c in tenant.calls} == {"metadata_many", "content_many", "put", "delete"}
@@ -174,6 +174,6 @@ def test_keep_limits_entries_but_summary_counts_everyone(sources):
     engine = BulkEngine(tenant, PhotoPolicy(read_after_write=False), keep=KEEP["failed"])
     results = engine.run(jobs)
     assert [r["user"] for r in results] == ["ghost@x"]
-    assert engine.summary == dict(total=3, uploaded=1, removed=0, unchanged=1, skipped=0, failed=1)
+    assert engine.summary == dict(total=3, uploaded=1, removed=0, unchanged=1, skipped=0, failed=1, not_attempted=0)
     engine = BulkEngine(tenant, PhotoPolicy(read_after_write=False), keep=KEEP["changed"])
     assert [r["action"] for r in engine.run(jobs + [Job("other@x", src=sources["blue"])])] == ["failed", "uploaded"]

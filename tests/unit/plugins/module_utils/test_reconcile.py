@@ -8,6 +8,8 @@ import os
 import pytest
 from PIL import Image
 
+from ansible_collections.o365.outlook.plugins.module_utils._errors import (
+    GraphError, MalformedAnswerError, PhotoDisagreementError, WrittenThenFailedError)
 from ansible_collections.o365.outlook.plugins.module_utils._image import ImageInfo, SourceImage
 from ansible_collections.o365.outlook.plugins.module_utils._photo_client import PhotoMetadata
 from ansible_collections.o365.outlook.plugins.module_utils._propagation import WaitTimeoutError
@@ -226,3 +228,73 @@ def test_absent_check_mode():
     client = FakeClient(photo=b"old")
     changed = ensure_absent(client, None, check_mode=True)[0]
     assert changed and client.writes == []
+
+
+class FailingReadBack(FakeClient):
+    """The write succeeds; every metadata read after it fails the way a hostile or broken service would."""
+
+    def __init__(self, error, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def get_metadata(self, user):
+        if self.writes:
+            raise self.error
+        return super().get_metadata(user)
+
+
+@pytest.mark.parametrize("error", [
+    GraphError(500, "InternalServerError", "oops", method="GET", url="https://graph/users/a/photo"),
+    MalformedAnswerError("the body is not JSON", method="GET", url="https://graph/users/a/photo"),
+    ValueError("Expecting value: line 1 column 1 (char 0)"),
+])
+def test_regression_read_back_failure_still_reports_the_write(error):
+    """issue 8 defect 2: a failing read-back after a successful PUT reported changed=false."""
+    client = FailingReadBack(error, photo=b"old")
+    with pytest.raises(WrittenThenFailedError) as caught:
+        ensure_present(client, "a@x", real_source(), False, PhotoPolicy())
+    assert caught.value.details["changed"] is True
+    assert caught.value.msg.startswith("The upload of the photo of a@x succeeded, but then: ")
+    assert len(client.writes) == 1
+
+
+def test_read_back_failure_keeps_the_backup_path(tmp_path):
+    client = FailingReadBack(GraphError(503, None, "busy"), photo=real_source(color=(1, 2, 3)).data)
+    with pytest.raises(WrittenThenFailedError) as caught:
+        ensure_present(client, "a@x", real_source(), False, PhotoPolicy(backup_dir=str(tmp_path)))
+    assert os.path.isfile(caught.value.details["backup_file"])
+
+
+class ContentLess(FakeClient):
+    """Metadata lists a photo; $value answers 'no photo' the first `misses` times."""
+
+    def __init__(self, misses, **kwargs):
+        super().__init__(**kwargs)
+        self.misses = misses
+
+    def get_content(self, user):
+        self.reads.append(("content", user))
+        if self.misses:
+            self.misses -= 1
+            return None
+        return self.photo
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_regression_metadata_without_content_fails_instead_of_no_photo(state):
+    """issue 8 defect 4: state=absent reported ok and deleted nothing; state=present replaced without a backup."""
+    client = ContentLess(misses=2, photo=real_source(color=(9, 9, 9)).data)
+    with pytest.raises(PhotoDisagreementError, match="twice"):
+        if state == "present":
+            ensure_present(client, "a@x", real_source(), False, PhotoPolicy())
+        else:
+            ensure_absent(client, "a@x", False, PhotoPolicy())
+    assert client.writes == []
+    assert client.reads.count(("content", "a@x")) == 2
+
+
+def test_metadata_without_content_once_is_asked_again():
+    photo = real_source(color=(9, 9, 9)).data
+    client = ContentLess(misses=1, photo=photo)
+    changed, result, _diff = ensure_absent(client, "a@x", False, PhotoPolicy())
+    assert changed is True and result["previous_sha256"] == hashlib.sha256(photo).hexdigest()

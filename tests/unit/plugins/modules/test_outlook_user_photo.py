@@ -10,7 +10,7 @@ from ansible.module_utils.testing import patch_module_args
 from PIL import Image
 
 from ansible_collections.o365.outlook.plugins.module_utils import _module
-from ansible_collections.o365.outlook.plugins.module_utils._errors import AuthenticationError
+from ansible_collections.o365.outlook.plugins.module_utils._errors import AuthenticationError, MalformedAnswerError
 from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo
 from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_reconcile import FakeClient
 
@@ -29,9 +29,9 @@ def run(monkeypatch, capfd):
     def runner(args, client):
         seen = {}
 
-        def fake_connect(params, register_secret=None):
+        def fake_connect(params, redactor=None, warn=None):
             seen["params"] = params
-            register_secret("runtime-token-value")
+            redactor.add("runtime-token-value")
             return client
 
         monkeypatch.setattr(_module, "connect", fake_connect)
@@ -157,3 +157,53 @@ def test_wait_timeout_reports_the_write_as_changed(run, jpeg, monkeypatch):
     assert result["failed"] is True and result["changed"] is True
     assert "the write was accepted" in result["msg"]
     assert client.writes == [("put", "a", "image/jpeg")]
+
+
+class ReadBackFails(FakeClient):
+    def get_metadata(self, user):
+        if self.writes:
+            raise MalformedAnswerError("the body is not JSON", method="GET", url="https://graph/users/a/photo")
+        return super().get_metadata(user)
+
+
+def test_regression_write_then_failed_read_back_reports_changed(run, jpeg):
+    """issue 8 defect 2: the PUT succeeded, the read-back failed, and the task said changed=false."""
+    client = ReadBackFails(photo=b"old")
+    result = run(dict(user="a", src=jpeg[0]), client)
+    assert result["failed"] is True and result["changed"] is True
+    assert "The upload of the photo of a succeeded, but then:" in result["msg"]
+    assert len(client.writes) == 1
+
+
+def test_unexpected_exception_is_one_failure_without_secrets(run, jpeg, monkeypatch):
+    from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo as module
+
+    def broken(*args, **kwargs):
+        raise TypeError("unhashable thing near runtime-token-value and super-secret")
+    monkeypatch.setattr(module, "ensure_present", broken)
+    result = run(dict(user="a", src=jpeg[0], client_secret="super-secret"), FakeClient())
+    assert result["failed"] is True and result["_rc"] == 1
+    assert result["msg"].startswith("Unexpected TypeError:") and "please report it" in result["msg"]
+    text = json.dumps(result)
+    assert "runtime-token-value" not in text and "super-secret" not in text
+
+
+def test_regression_bomb_src_fails_cleanly_for_a_user_with_a_photo(run, tmp_path):
+    """issue 8 defect 1: the same PNG bomb crashed the single-user module."""
+    from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_bulk_containment import png_bomb
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb())
+    client = FakeClient(photo=b"\xff\xd8\xffold")
+    result = run(dict(user="a", src=str(bomb)), client)
+    assert result["failed"] is True and result.get("changed", False) is False
+    assert "bomb.png" in result["msg"] and "pixels" in result["msg"]
+    assert client.writes == [] and client.reads == []
+
+
+def test_unusable_backup_dir_fails_before_any_request(run, jpeg, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    client = FakeClient(photo=b"old")
+    result = run(dict(user="a", src=jpeg[0], backup_dir=str(blocker / "sub")), client)
+    assert result["failed"] is True and "backup_dir" in result["msg"] and "not a directory" in result["msg"]
+    assert client.reads == [] and client.writes == []
