@@ -12,12 +12,12 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/o365/outlook
 TEST_PYTHON := 3.11
 ANSIBLE_TEST := PATH="$(BIN):$$PATH" $(BIN)/ansible-test
 
-.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint clean bench bench-smoke
+.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint clean bench bench-smoke fault-matrix
 
 help:
 	@echo "make demo   - set a user's photo twice against the local Graph emulator (changed, then ok)"
 	@echo "make test   - sanity, unit and integration tests (what CI runs)"
-	@echo "make sanity | units | integration | docs-lint | lint | ee-check | bench-smoke - one part of the suite"
+	@echo "make sanity | units | integration | docs-lint | lint | ee-check | bench-smoke | fault-matrix - one part of the suite"
 	@echo "make bench  - the performance benchmark (sync vs loop vs script vs lower bound; about 10 minutes)"
 	@echo "make clean  - remove .venv and .build"
 
@@ -71,7 +71,7 @@ docs-lint: collection $(DOCS_VENV)/.installed
 	PATH="$(DOCS_VENV)/bin:$$PATH" $(DOCS_VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs $(COLLECTION)
 	@echo "docs-lint: passed"
 
-test: sanity units integration changelog-lint docs-lint lint ee-check bench-smoke
+test: sanity units integration changelog-lint docs-lint lint ee-check bench-smoke fault-matrix
 	@echo "make test: all suites passed"
 
 clean:
@@ -95,3 +95,10 @@ bench: collection
 # The benchmark's smoke version, part of `make test`: fails unless sync is at least 3x faster per user than the loop.
 bench-smoke: collection
 	$(BIN)/python tests/bench/run_bench.py --collections $(COLLECTIONS) --work-dir $(BUILD)/bench-smoke --smoke
+
+# Issue 8's fault matrix, part of `make test`: a 1,000-user sync against the emulator under 429s, 5xx bursts, dropped
+# connections, a revoked token, a SIGKILLed and restarted emulator and hostile $batch answers (tests/fault_matrix).
+# The table goes to stdout, the figures to $(BUILD)/fault-matrix.json, each run's module output under $(BUILD)/fault-matrix.
+fault-matrix: collection
+	cd $(COLLECTION) && PYTHONPATH=$(COLLECTIONS) FAULT_MATRIX_REPORT=$(BUILD)/fault-matrix.json \
+		$(BIN)/python -m pytest -p no:cacheprovider -q --basetemp=$(BUILD)/fault-matrix tests/fault_matrix

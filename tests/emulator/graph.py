@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import re
 import time
@@ -171,14 +172,14 @@ class GraphApi:
         segments = split_segments(req.path)[1:]
         if [part.lower() for part in segments] == ["$batch"]:
             req.log["api"] = "batch"
-            resp = self._batch(req)
+            resp = self.finish(req, self._batch(req))
             self._pause(req)
             return resp
-        return self._serve(req, segments, GRAPH)
+        return self.finish(req, self._serve(req, segments, GRAPH))
 
     def handle_outlook(self, req):
         req.log["api"] = OUTLOOK
-        return self._serve(req, split_segments(req.path)[2:], OUTLOOK)
+        return self.finish(req, self._serve(req, split_segments(req.path)[2:], OUTLOOK))
 
     # ----------------------------------------------------------------- pipeline
 
@@ -268,19 +269,63 @@ class GraphApi:
     def _throttle_or_fault(self, req):
         retry_after = self.state.count_graph_request()
         if retry_after is not None:
+            req.log["fault"] = "throttle"
             return too_many_requests(req, retry_after)
         return self._injected_fault(req)
 
     def _injected_fault(self, req):
-        """The Response of the next configured fault that matches this request, or None."""
-        fault = self.state.take_fault(req.method, req.path)
+        """The Response of the next configured fault that matches this request, or None (also when the fault is
+        after_apply: the request is then served first and finish() changes its answer)."""
+        fault = self.state.take_fault(req.method, req.path, req.body)
         if fault is None:
             return None
+        if fault["after_apply"]:
+            req.after_fault = fault
+            return None
+        return self._fault_response(req, fault, None)
+
+    def finish(self, req, resp):
+        """The answer actually sent: resp, or what an after_apply fault makes of it."""
+        if req.after_fault is None:
+            return resp
+        return self._fault_response(req, req.after_fault, resp)
+
+    def _fault_response(self, req, fault, real):
+        """What a fault answers; `real` is the request's own answer for after_apply faults, else None."""
+        after = "_after" if real is not None else ""
         if fault["status"] == "drop":
+            req.log["fault"] = "drop" + after
             return Response(0, drop=True)
-        headers = {"Retry-After": fault["retry_after"]} if fault["retry_after"] else None
-        code, message = FAULT_ERRORS.get(fault["status"], ("UnknownError", "Injected fault."))
-        return graph_error(req, fault["status"], code, message, headers)
+        if fault["raw_body_b64"] is not None:
+            req.log["fault"] = "raw_body" + after
+            status = fault["status"] or (real.status if real is not None else 200)
+            resp = Response(status, base64.b64decode(fault["raw_body_b64"]), fault["content_type"], self._kept_headers(real))
+        elif fault["mangle"]:
+            req.log["fault"] = "mangle:" + fault["mangle"]
+            resp = mangle_batch_answer(real, fault["mangle"]) if real is not None else Response.json(200, {"responses": []})
+            if fault["status"]:
+                resp.status = fault["status"]
+        elif fault["status"] is None:
+            req.log["fault"] = "after_apply"
+            resp = real
+        else:
+            req.log["fault"] = "status" + after
+            code, message = FAULT_ERRORS.get(fault["status"], ("UnknownError", "Injected fault."))
+            headers = {"Retry-After": fault["retry_after"]} if fault["retry_after"] else None
+            resp = graph_error(req, fault["status"], code, message, headers)
+        if fault["retry_after"] and resp.status in (429, 503, 504):
+            resp.headers["Retry-After"] = fault["retry_after"]
+        if fault["truncate_to"] is not None:
+            req.log["fault"] += "+truncate"
+            resp.truncate_to = fault["truncate_to"]
+        return resp
+
+    @staticmethod
+    def _kept_headers(real):
+        """Headers of the real answer worth keeping under a raw body (not its Content-Type)."""
+        if real is None:
+            return None
+        return {name: value for name, value in real.headers.items() if name.lower() != "content-type"}
 
     @staticmethod
     def _permitted(token, operation, method, is_self):
@@ -555,9 +600,54 @@ class GraphApi:
     def _batch_item_json(item_id, resp):
         """JSON bodies stay objects; binary bodies ($value) become standard base64 strings, as Graph does."""
         out = {"id": item_id, "status": resp.status, "headers": dict(resp.headers)}
-        if resp.body:
+        body = resp.body[:resp.truncate_to] if resp.truncate_to is not None else resp.body
+        if body:
             if resp.content_type.startswith("application/json"):
-                out["body"] = json.loads(resp.body)
+                try:
+                    out["body"] = json.loads(body)
+                except ValueError:  # an injected raw body that is not JSON: passed on as the text it is
+                    out["body"] = body.decode("utf-8", errors="replace")
             else:
-                out["body"] = base64.b64encode(resp.body).decode("ascii")
+                out["body"] = base64.b64encode(body).decode("ascii")
         return out
+
+
+# --------------------------------------------------------------------------- hostile $batch answers
+
+_BAD_BASE64 = "@@ not base64 @@"
+
+
+def mangle_batch_answer(real, how):
+    """The real $batch answer made hostile or broken in one of the ways issue 8 found (see BATCH_MANGLES).
+
+    Anything that is not a {"responses": [...]} answer (an error, a dropped envelope) is passed on unchanged.
+    """
+    try:
+        payload = json.loads(real.body) if real.body else None
+    except ValueError:
+        payload = None
+    if real.drop or not isinstance(payload, dict) or not isinstance(payload.get("responses"), list):
+        return real
+    responses = payload["responses"]
+    if how == "list":
+        return Response(real.status, json.dumps(responses).encode("utf-8"), "application/json")
+    if how == "non_dict_entries":
+        junk = ("oops", 42, None, [], True)
+        responses = [junk[index % len(junk)] if index % 2 == 0 else entry for index, entry in enumerate(responses)]
+    elif how == "bad_base64":
+        for entry in responses:
+            if 200 <= entry.get("status", 0) < 300 and isinstance(entry.get("body"), str):
+                entry["body"] = _BAD_BASE64
+    elif how == "string_status":
+        for entry in responses:
+            entry["status"] = str(entry["status"])
+    elif how == "duplicate_ids":
+        # The last id again, at the end, carrying the first item's answer: another user's photo under this user's id
+        # (a client that keeps the last answer of an id takes it).
+        if responses:
+            twin = copy.deepcopy(responses[0])
+            twin["id"] = responses[-1]["id"]
+            responses.append(twin)
+    elif how == "missing_ids" and responses:
+        del responses[0]
+    return Response(real.status, json.dumps({"responses": responses}).encode("utf-8"), "application/json")

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Command line of the emulator.
 
-    python tests/emulator/run.py start --state-dir DIR [--port 0] [--host 127.0.0.1] [--background]
+    python tests/emulator/run.py start --state-dir DIR [--port 0] [--host 127.0.0.1] [--background] [--persist]
     python tests/emulator/run.py stop --state-dir DIR
     python tests/emulator/run.py info --state-dir DIR
 
@@ -111,7 +111,7 @@ def _log_tail(state_dir, lines=30):
 
 
 def _serve_foreground(args, state_dir):
-    server = EmulatorServer(state_dir, port=args.port, host=args.host).start()
+    server = EmulatorServer(state_dir, port=args.port, host=args.host, persist=args.persist).start()
     _write_file(_path(state_dir, INFO_FILE), json.dumps(server.info, indent=2) + "\n")
     print(json.dumps(server.info), flush=True)
     stop = threading.Event()
@@ -145,6 +145,8 @@ def _wait_until_up(proc, state_dir):
 def _start_background(args, state_dir):
     _remove(_path(state_dir, INFO_FILE))
     command = [sys.executable, os.path.abspath(__file__), "start", "--state-dir", state_dir, "--port", str(args.port), "--host", args.host]
+    if args.persist:
+        command.append("--persist")
     with open(_path(state_dir, LOG_FILE), "wb") as log:
         # Detached on purpose (own session, outlives this process), hence no `with` around Popen.
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -207,6 +209,9 @@ def main(argv=None):
     start.add_argument("--port", type=int, default=0, help="TCP port (0: any free port)")
     start.add_argument("--host", default="127.0.0.1", help="address to listen on")
     start.add_argument("--background", action="store_true", help="detach, wait until it answers, then exit")
+    start.add_argument("--persist", action="store_true",
+                       help="keep users, photos, app registrations, the request log and the CA in the state dir (write-through);"
+                            " a later start with --persist on the same dir loads them (tokens are not kept)")
     start.set_defaults(func=cmd_start)
     commands.add_parser("stop", help="stop the background emulator").set_defaults(func=cmd_stop)
     commands.add_parser("info", help="print the info of the running emulator").set_defaults(func=cmd_info)

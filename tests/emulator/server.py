@@ -18,6 +18,7 @@ import trustme
 from . import images
 from .entra import Entra
 from .graph import GraphApi, graph_error, split_segments
+from .persist import Journal
 from .state import DEFAULT_CLIENTS, GRAPH_RESOURCE, Photo, Request, Response, State
 
 MAX_API_BODY = 64 * 1024 * 1024  # larger bodies are read and thrown away (the 4 MB check still sees their size)
@@ -25,6 +26,7 @@ MAX_CONTROL_BODY = 1024 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10
 IDLE_TIMEOUT = 120  # seconds a keep-alive connection may sit idle before its thread gives up
 CONTROL_PREFIX = "/_emulator"
+CA_KEY_FILE = "ca-key.pem"  # written only with persist, so a restart can reuse the CA
 
 
 class _TlsServer(ThreadingHTTPServer):
@@ -155,8 +157,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("client-request-id", req.client_request_id)
         self.send_header("Content-Length", str(len(resp.body)))
         self.end_headers()
-        if resp.body:
-            self.wfile.write(resp.body)
+        body = resp.body
+        if resp.truncate_to is not None and resp.truncate_to < len(body):
+            # A cut-off answer: the full Content-Length was announced, part of the body follows, then the connection closes.
+            body = body[:resp.truncate_to]
+            self.close_connection = True
+        if body:
+            self.wfile.write(body)
 
 
 class _App:
@@ -230,6 +237,7 @@ class ControlApi:
             ("POST", ("clients",), self._register_client),
             ("POST", ("tokens",), self._mint_token),
             ("POST", ("tokens", "expire"), self._expire_tokens),
+            ("POST", ("tokens", "revoke"), self._revoke_tokens),
             ("GET", ("requests",), self._get_requests),
             ("DELETE", ("requests",), self._clear_requests),
             ("GET", ("behaviours",), self._get_behaviours),
@@ -349,6 +357,10 @@ class ControlApi:
         del req
         return Response.json(200, {"expired": self.state.expire_tokens()})
 
+    def _revoke_tokens(self, req):
+        del req
+        return Response.json(200, {"revoked": self.state.revoke_tokens()})
+
     def _get_requests(self, req):
         since = req.query.get("since", "0")
         if not since.lstrip("-").isdigit():
@@ -372,10 +384,11 @@ class ControlApi:
 class EmulatorServer:
     """The whole emulator on one HTTPS port. start() returns once it listens; use as a context manager in tests."""
 
-    def __init__(self, state_dir, port=0, host="127.0.0.1"):
+    def __init__(self, state_dir, port=0, host="127.0.0.1", persist=False):
         self.state_dir = os.path.abspath(state_dir)
         self.host = host
         self.requested_port = port
+        self.persist = persist  # keep the tenant, the request log and the CA in state_dir across restarts
         self.state = State()
         self.info = {}
         self._httpd = None
@@ -385,9 +398,9 @@ class EmulatorServer:
         if self._httpd is not None:
             return self
         os.makedirs(self.state_dir, exist_ok=True)
-        ca = trustme.CA()
-        ca_path = os.path.join(self.state_dir, "ca.pem")
-        ca.cert_pem.write_to_path(ca_path)
+        ca, ca_path = self._certificate_authority()
+        if self.persist:
+            self.state.attach_journal(Journal(self.state_dir))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
@@ -396,6 +409,23 @@ class EmulatorServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.1,), name="emulator-accept", daemon=True)
         self._thread.start()
         return self
+
+    def _certificate_authority(self):
+        """(trustme CA, path of its certificate): a new CA, or with persist the one state_dir already holds, so that
+        clients started before a restart still trust the restarted emulator."""
+        ca_path = os.path.join(self.state_dir, "ca.pem")
+        key_path = os.path.join(self.state_dir, CA_KEY_FILE)
+        if self.persist and os.path.exists(ca_path) and os.path.exists(key_path):
+            with open(ca_path, "rb") as cert, open(key_path, "rb") as key:
+                return trustme.CA.from_pem(cert.read(), key.read()), ca_path
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(ca_path)
+        if self.persist:
+            fd = os.open(key_path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(ca.private_key_pem.bytes())
+            os.replace(key_path + ".tmp", key_path)
+        return ca, ca_path
 
     def _describe(self, port, ca_path):
         url_host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
@@ -416,6 +446,7 @@ class EmulatorServer:
             "port": port,
             "pid": os.getpid(),
             "state_dir": self.state_dir,
+            "persist": self.persist,
         }
 
     def stop(self):
@@ -427,6 +458,7 @@ class EmulatorServer:
         self._thread.join(5)
         self._httpd = None
         self._thread = None
+        self.state.detach_journal()
 
     def __enter__(self):
         return self.start()

@@ -24,7 +24,7 @@ import zlib
 from urllib.parse import parse_qsl
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from . import images
 
@@ -92,7 +92,8 @@ class Request:
         self.batch = batch
         self.request_id = str(uuid.uuid4())
         self.client_request_id = self.headers.get("client-request-id") or self.request_id
-        self.log = {}  # what the handlers learn on the way: api, user, client_id, token_kind, credential
+        self.log = {}  # what the handlers learn on the way: api, user, client_id, token_kind, credential, fault
+        self.after_fault = None  # an "after_apply" fault: it changes the answer once the request has been served
 
     @property
     def base_url(self):
@@ -100,15 +101,17 @@ class Request:
 
 
 class Response:
-    """What a handler answers; drop=True means: close the connection without answering."""
+    """What a handler answers; drop=True means: close the connection without answering. truncate_to=N: announce the
+    whole body's Content-Length, send only its first N bytes, then close (a cut-off answer)."""
 
-    def __init__(self, status, body=b"", content_type=None, headers=None, drop=False):
+    def __init__(self, status, body=b"", content_type=None, headers=None, drop=False, truncate_to=None):
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
         if content_type:
             self.headers["Content-Type"] = content_type
         self.drop = drop
+        self.truncate_to = truncate_to
 
     @classmethod
     def json(cls, status, obj, headers=None):
@@ -285,27 +288,105 @@ def _check_throttle(value):
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ValueError('must be null or {"every": N, "retry_after": "2.128"}')
-    every = _check_positive_int_or_null(value.get("every"))
-    if every is None:
-        raise ValueError("every must be an integer >= 1")
-    return {"every": every, "retry_after": _check_retry_after(value.get("retry_after", "2.128")) or "2.128"}
+        raise ValueError('must be null, {"every": N, "retry_after": "2.128"} or {"ratio": 0.3, "retry_after": "0.05", "seed": 1}')
+    unknown = sorted(set(value) - {"every", "ratio", "retry_after", "seed"})
+    if unknown:
+        raise ValueError("unknown key %r" % unknown[0])
+    retry_after = _check_retry_after(value.get("retry_after", "2.128")) or "2.128"
+    if ("every" in value) == ("ratio" in value):
+        raise ValueError("give exactly one of every (every Nth request) and ratio (that share of requests, at random)")
+    if "every" in value:
+        every = _check_positive_int_or_null(value.get("every"))
+        if every is None:
+            raise ValueError("every must be an integer >= 1")
+        return {"every": every, "retry_after": retry_after}
+    ratio = value["ratio"]
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+        raise ValueError("ratio must be a number from 0.0 to 1.0")
+    seed = value.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError("seed must be an integer or null")
+    return {"ratio": float(ratio), "retry_after": retry_after, "seed": seed}
+
+
+# What a fault's "mangle" does to the real $batch answer (hostile or broken gateways, as issue 8 found them).
+BATCH_MANGLES = ("list", "non_dict_entries", "bad_base64", "string_status", "duplicate_ids", "missing_ids")
+_FAULT_KEYS = {"method", "path_regex", "body_regex", "status", "count", "skip", "retry_after", "raw_body", "raw_body_b64",
+               "content_type", "truncate_to", "after_apply", "mangle"}
+
+
+def _check_regex(fault, name, default):
+    pattern = fault.get(name, default)
+    if pattern is None:
+        return None
+    try:
+        re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        raise ValueError("%s does not compile: %s" % (name, exc)) from exc
+    return pattern
+
+
+def _check_raw_body(fault):
+    """The exact bytes a fault answers, or None."""
+    if "raw_body" in fault and "raw_body_b64" in fault:
+        raise ValueError("give raw_body or raw_body_b64, not both")
+    if "raw_body" in fault:
+        if not isinstance(fault["raw_body"], str):
+            raise ValueError("raw_body must be a string (sent as UTF-8)")
+        return fault["raw_body"].encode("utf-8")
+    if "raw_body_b64" in fault:
+        try:
+            return base64.b64decode(fault["raw_body_b64"], validate=True)
+        except (binascii.Error, ValueError, TypeError) as exc:
+            raise ValueError("raw_body_b64 is not base64") from exc
+    return None
 
 
 def _check_fault(fault):
     if not isinstance(fault, dict):
         raise ValueError("each fault must be an object")
+    unknown = sorted(set(fault) - _FAULT_KEYS)
+    if unknown:
+        raise ValueError("unknown fault key %r (known: %s)" % (unknown[0], ", ".join(sorted(_FAULT_KEYS))))
+    raw = _check_raw_body(fault)
+    mangle = fault.get("mangle")
+    if mangle is not None and mangle not in BATCH_MANGLES:
+        raise ValueError("mangle must be one of %s" % ", ".join(BATCH_MANGLES))
+    after_apply = fault.get("after_apply", False)
+    if not isinstance(after_apply, bool):
+        raise ValueError("after_apply must be true or false")
     status = fault.get("status")
-    if status != "drop" and (isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599):
-        raise ValueError('status must be an HTTP error status (400-599) or "drop"')
-    pattern = fault.get("path_regex", ".*")
-    try:
-        re.compile(pattern)
-    except (re.error, TypeError) as exc:
-        raise ValueError("path_regex does not compile: %s" % exc) from exc
+    if status == "drop_after":
+        status, after_apply = "drop", True  # the write is applied and logged, then the connection closes
+    truncate_to = fault.get("truncate_to")
+    if truncate_to is not None and (isinstance(truncate_to, bool) or not isinstance(truncate_to, int) or truncate_to < 0):
+        raise ValueError("truncate_to must be an integer >= 0")
+    if status == "drop":
+        if raw is not None or mangle or truncate_to is not None:
+            raise ValueError('a "drop" sends nothing: raw_body, mangle and truncate_to do not go with it')
+    elif status is None:
+        if raw is None and not mangle and not after_apply:
+            raise ValueError('status must be an HTTP error status (400-599), "drop" or "drop_after"'
+                             " (it may be left out only with raw_body, mangle or after_apply)")
+    elif isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError('status must be an HTTP status, "drop" or "drop_after"')
+    elif raw is None and not mangle and not 400 <= status <= 599:
+        raise ValueError("without raw_body a fault answers a Graph error: status must be 400-599")
+    if mangle and raw is not None:
+        raise ValueError("give mangle or a raw body, not both")
+    after_apply = after_apply or bool(mangle)  # a mangle works on the real answer, so the request is served first
+    content_type = fault.get("content_type", "application/json")
+    if not isinstance(content_type, str):
+        raise ValueError("content_type must be a string")
+    skip = fault.get("skip", 0)
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise ValueError("skip must be an integer >= 0")
     count = _check_positive_int_or_null(fault.get("count", 1))
-    return {"method": str(fault.get("method", "*")).upper(), "path_regex": pattern, "status": status,
-            "count": count or 1, "retry_after": _check_retry_after(fault.get("retry_after"))}
+    return {"method": str(fault.get("method", "*")).upper(), "path_regex": _check_regex(fault, "path_regex", ".*"),
+            "body_regex": _check_regex(fault, "body_regex", None), "status": status, "count": count or 1, "skip": skip,
+            "retry_after": _check_retry_after(fault.get("retry_after")),
+            "raw_body_b64": base64.b64encode(raw).decode("ascii") if raw is not None else None,
+            "content_type": content_type, "truncate_to": truncate_to, "after_apply": after_apply, "mangle": mangle}
 
 
 def _check_faults(value):
@@ -343,6 +424,7 @@ class State:
     """Everything the emulator knows. One lock guards the tenant, another the request log; both are held briefly."""
 
     def __init__(self):
+        self._journal = None  # a persist.Journal once attach_journal() ran: every change is written through
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
         self.identity_header = secrets.token_urlsafe(24)  # per run, survives reset (clients hold it in their env)
@@ -358,6 +440,7 @@ class State:
         self._tokens = {}
         self._inflight = {}
         self._graph_count = 0
+        self._throttle_random = random.Random()
         self.behaviours = copy.deepcopy(DEFAULT_BEHAVIOURS)
         self.reset()
 
@@ -384,6 +467,8 @@ class State:
                 ManagedIdentity(USER_IDENTITY["client_id"], ("ProfilePhoto.ReadWrite.All",), False,
                                 USER_IDENTITY["object_id"], USER_IDENTITY["resource_id"]),
             ]
+            if self._journal is not None:
+                self._journal.rewrite_tenant([self._meta_record()])
         self.clear_log()
 
     # ----------------------------------------------------------------- users
@@ -434,6 +519,7 @@ class State:
                 if user.id is None:
                     user.id = existing.id if existing else str(uuid.uuid4())
                 self._put_user_locked(user)
+            self._write_locked(_user_record(user) for user in users)
         return users
 
     @staticmethod
@@ -470,6 +556,7 @@ class State:
         with self._lock:
             for user in users:
                 self._put_user_locked(user)
+            self._write_locked(_user_record(user) for user in users)
         return users
 
     def delete_user(self, key) -> bool:
@@ -478,6 +565,7 @@ class State:
             if user is None:
                 return False
             self._remove_locked(user)
+            self._write_locked([{"op": "delete_user", "id": user.id}])
             return True
 
     def set_photo(self, user: User, photo: Photo | None, propagate: bool = True):
@@ -492,6 +580,7 @@ class State:
                 user.stale_until = 0.0
                 user.stale_photo = None
             user.photo = photo
+            self._write_locked([{"op": "photo", "id": user.id, "photo": _photo_record(photo)}])
 
     # ----------------------------------------------------------------- app registrations and managed identities
 
@@ -520,6 +609,7 @@ class State:
         client = self._client_from_spec(spec)
         with self._lock:
             self._clients[client.client_id.lower()] = client
+            self._write_locked([_client_record(client)])
         return client
 
     def get_client(self, client_id) -> Client | None:
@@ -555,6 +645,12 @@ class State:
     def lookup_token(self, value) -> Token | None:
         return self._tokens.get(value)
 
+    def revoke_tokens(self) -> int:
+        """Forget every token issued so far: they become unknown, as after a revocation or an emulator restart."""
+        with self._lock:
+            count, self._tokens = len(self._tokens), {}
+            return count
+
     def expire_tokens(self) -> int:
         past = time.time() - 1
         with self._lock:
@@ -584,6 +680,8 @@ class State:
             self.behaviours.update(checked)
             if "throttle" in checked:
                 self._graph_count = 0  # "every Nth" counts from the moment it is set
+                seed = (checked["throttle"] or {}).get("seed")
+                self._throttle_random = random.Random(seed)  # a seed makes the throttled sequence repeatable
             return copy.deepcopy(self.behaviours)
 
     def latency_seconds(self) -> float:
@@ -593,24 +691,40 @@ class State:
         return max(0.0, latency + random.uniform(-jitter, jitter)) / 1000.0
 
     def count_graph_request(self) -> str | None:
-        """Count one Graph request; returns the Retry-After value when this one is the throttled Nth."""
+        """Count one Graph request; returns the Retry-After value when this one is throttled (the Nth, or by chance)."""
         with self._lock:
             throttle = self.behaviours["throttle"]
             if not throttle:
                 return None
             self._graph_count += 1
+            if "ratio" in throttle:
+                return throttle["retry_after"] if self._throttle_random.random() < throttle["ratio"] else None
             return throttle["retry_after"] if self._graph_count % throttle["every"] == 0 else None
 
-    def take_fault(self, method, path):
-        """The first configured fault matching this request, with one of its count consumed; None if none matches."""
+    def take_fault(self, method, path, body=b""):
+        """The first configured fault matching this request, with one of its count consumed; None if none matches.
+
+        A matching fault that still has `skip` left lets the request pass (and counts it down); later faults may
+        still match, so bursts can be placed in the middle of a run.
+        """
         with self._lock:
             faults = self.behaviours["faults"]
+            text = None
             for index, fault in enumerate(faults):
-                if fault["method"] in ("*", method) and re.search(fault["path_regex"], path):
-                    fault["count"] -= 1
-                    if fault["count"] <= 0:
-                        del faults[index]
-                    return dict(fault)
+                if fault["method"] not in ("*", method) or not re.search(fault["path_regex"], path):
+                    continue
+                if fault["body_regex"] is not None:
+                    if text is None:
+                        text = body.decode("utf-8", errors="replace")
+                    if not re.search(fault["body_regex"], text):
+                        continue
+                if fault["skip"] > 0:
+                    fault["skip"] -= 1
+                    continue
+                fault["count"] -= 1
+                if fault["count"] <= 0:
+                    del faults[index]
+                return dict(fault)
         return None
 
     def enter_mailbox(self, user_id) -> bool:
@@ -654,6 +768,7 @@ class State:
             "body_sha256": hashlib.sha256(req.body).hexdigest() if is_write else None,
             "batch": req.batch,
             "retry_after": resp.headers.get("Retry-After"),
+            "fault": req.log.get("fault"),
             "request_id": req.request_id,
             "client_request_id": req.client_request_id,
         }
@@ -661,6 +776,8 @@ class State:
             self._seq += 1
             entry["seq"] = self._seq
             self._log.append(entry)
+            if self._journal is not None:
+                self._journal.append_request(entry)
             if len(self._log) > MAX_LOG_ENTRIES:
                 del self._log[:MAX_LOG_ENTRIES // 10]
 
@@ -672,3 +789,86 @@ class State:
     def clear_log(self):
         with self._log_lock:
             self._log = []
+            if self._journal is not None:
+                self._journal.rewrite_requests([{"last_seq": self._seq}])  # sequence numbers keep growing
+
+    # ----------------------------------------------------------------- persistence (run.py start --persist)
+
+    def _write_locked(self, records):
+        if self._journal is not None:
+            self._journal.append_tenant(list(records))
+
+    def _meta_record(self):
+        return {"op": "meta", "identity_header": self.identity_header}
+
+    def attach_journal(self, journal):
+        """Load what `journal` holds (tenant and request log), compact it, then write every change through to it."""
+        self._replay(journal.tenant_records())
+        entries = journal.request_entries()
+        with self._log_lock:
+            self._log = [entry for entry in entries if isinstance(entry.get("seq"), int)]
+            self._seq = max([entry.get("seq") or entry.get("last_seq") or 0 for entry in entries] + [self._seq])
+        with self._lock:
+            records = [self._meta_record()]
+            records.extend(_client_record(client) for client in self._clients.values())
+            records.extend(_user_record(user) for user in self._by_id.values())
+            journal.rewrite_tenant(records)
+            journal.open()
+            self._journal = journal
+
+    def detach_journal(self):
+        with self._lock, self._log_lock:
+            journal, self._journal = self._journal, None
+        if journal is not None:
+            journal.close()
+
+    def _replay(self, records):
+        """Apply journal records to the freshly reset state. Records that no longer load are skipped, not fatal."""
+        with self._lock:
+            for record in records:
+                op = record.get("op")
+                try:
+                    if op == "meta" and isinstance(record.get("identity_header"), str):
+                        self.identity_header = record["identity_header"]
+                    elif op == "reset":
+                        self._by_id, self._by_upn, self._order = {}, {}, None
+                    elif op == "user":
+                        self._put_user_locked(User(record["id"], record["upn"], record["name"], record.get("mail"),
+                                                   _photo_from_record(record.get("photo"))))
+                    elif op == "photo":
+                        user = self._by_id.get(str(record["id"]).lower())
+                        if user is not None:
+                            user.photo = _photo_from_record(record.get("photo"))
+                    elif op == "delete_user":
+                        user = self._by_id.get(str(record["id"]).lower())
+                        if user is not None:
+                            self._remove_locked(user)
+                    elif op == "client":
+                        client = self._client_from_spec(record["spec"])
+                        self._clients[client.client_id.lower()] = client
+                except (KeyError, TypeError, ValueError, images.ImageError):
+                    continue
+
+
+def _photo_record(photo):
+    if photo is None:
+        return None
+    return {"b64": base64.b64encode(photo.data).decode("ascii"), "content_type": photo.content_type}
+
+
+def _photo_from_record(record):
+    if not record:
+        return None
+    return Photo.from_bytes(base64.b64decode(record["b64"]), record.get("content_type"), full_decode=False)
+
+
+def _user_record(user):
+    return {"op": "user", "id": user.id, "upn": user.upn, "name": user.display_name, "mail": user.mail,
+            "photo": _photo_record(user.photo)}
+
+
+def _client_record(client):
+    spec = {"client_id": client.client_id, "secret": client.secret, "roles": list(client.roles), "expires_in": client.expires_in}
+    if client.certificate is not None:
+        spec["certificate_pem"] = client.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return {"op": "client", "spec": spec}
