@@ -34,6 +34,9 @@ MAX_PHOTO_BYTES = 4 * 1024 * 1024
 # 1/8 scale, a 64th of that), and the sync decodes up to `parallelism` images at once. Checked by this
 # collection itself: Pillow's PIL.Image.MAX_IMAGE_PIXELS (about 89 million, process-wide) is left alone.
 MAX_IMAGE_PIXELS = 50 * 1000 * 1000
+# Largest source file read at all: an uncompressed 50-megapixel image with alpha is 200 MB, so anything bigger
+# cannot be a usable photo, and reading it would only fill the host's memory (a wrong file, a disk image).
+MAX_SOURCE_BYTES = 256 * 1024 * 1024
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
 
@@ -267,11 +270,17 @@ def read_source_bytes(path):
         raise SourceImageError("src %s is not a regular file." % path, path)
     if info.st_size == 0:
         raise SourceImageError("src %s is empty." % path, path)
+    if info.st_size > MAX_SOURCE_BYTES:
+        raise SourceImageError("src %s is %d bytes, more than any photo can be (%d): refused without reading it."
+                               % (path, info.st_size, MAX_SOURCE_BYTES), path)
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            data = handle.read(MAX_SOURCE_BYTES + 1)  # the file may have grown since stat()
     except OSError as exc:
         raise SourceImageError("src %s cannot be read: %s." % (path, exc.strerror), path) from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SourceImageError("src %s grew past %d bytes while it was read: refused." % (path, MAX_SOURCE_BYTES), path)
+    return data
 
 
 # Formats Pillow can usually open; they are converted to JPEG rather than refused.

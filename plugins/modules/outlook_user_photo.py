@@ -36,8 +36,9 @@ options:
       - Path of the image on the host that runs the module. JPEG or PNG of at most 4 MB are sent as they are.
       - With O(convert=true) and Pillow installed, GIF, BMP, WebP and TIFF images are converted to JPEG and larger
         images are scaled down until they fit 4 MB.
-      - Every image is checked whole before any request is sent. An image whose header declares more than 50 million
-        pixels (width times height) is refused without being decoded, to protect the host's memory. A JPEG must run
+      - Every image is checked whole before any request is sent. A file over 256 MB is refused without being read,
+        and an image whose header declares more than 50 million pixels (width times height) without being decoded,
+        to protect the host's memory. A JPEG must run
         from its start-of-image marker through a frame header and an image scan to its end-of-image marker (bytes
         after it are allowed). A PNG must have a correct CRC on every chunk, at least one C(IDAT) chunk, and end with
         C(IEND). With Pillow installed, the whole image is also decoded, so truncated or damaged image data is refused.

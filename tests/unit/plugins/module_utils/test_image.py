@@ -584,3 +584,17 @@ def test_property_whole_images_are_accepted(tmp_path, monkeypatch, pillow, load_
     source = check_load(write(tmp_path, "ok.img", data), pillow, MAX_IMAGE_PIXELS)
     assert source is not None
     assert (source.info.width, source.info.height) == (width, height)
+
+
+def test_a_source_larger_than_any_photo_is_refused_without_reading_it(tmp_path, monkeypatch):
+    from ansible_collections.o365.outlook.plugins.module_utils import _image
+    huge = tmp_path / "disk.jpg"
+    with open(str(huge), "wb") as handle:
+        handle.write(b"\xff\xd8\xff")
+        handle.truncate(_image.MAX_SOURCE_BYTES + 1)  # sparse: no real disk or memory used
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    with pytest.raises(SourceImageError, match="more than any photo can be"):
+        _image.load_source(str(huge))
+    assert str(huge) not in opened
