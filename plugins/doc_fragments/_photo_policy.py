@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 # PRIVATE: for use inside this collection only. Keep in step with photo_policy_options() in
-# plugins/module_utils/_argspec.py.
+# plugins/module_utils/module/_options.py.
 
 from __future__ import annotations
 

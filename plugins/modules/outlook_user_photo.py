@@ -234,11 +234,11 @@ conversion:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec, photo_policy_options
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils._image import load_source
-from ansible_collections.o365.outlook.plugins.module_utils._module import normalize_user, photo_policy, run_module
-from ansible_collections.o365.outlook.plugins.module_utils._reconcile import ensure_absent, ensure_present
+from ansible_collections.o365.outlook.plugins.module_utils.module._options import module_argument_spec, photo_policy_options
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils.photo._image import load_source
+from ansible_collections.o365.outlook.plugins.module_utils.module._runner import normalize_user, photo_policy, run_module
+from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import ensure_absent, ensure_present
 
 
 def build_module():

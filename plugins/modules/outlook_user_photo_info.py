@@ -186,12 +186,12 @@ stats:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec
-from ansible_collections.o365.outlook.plugins.module_utils._backup import check_writable_dir
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils._module import checked_parallelism, many_users_outcome, normalize_user, run_module
-from ansible_collections.o365.outlook.plugins.module_utils._report import PhotoReport
-from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
+from ansible_collections.o365.outlook.plugins.module_utils.module._options import module_argument_spec
+from ansible_collections.o365.outlook.plugins.module_utils.photo._files import check_writable_dir
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils.module._runner import checked_parallelism, many_users_outcome, normalize_user, run_module
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._info_report import PhotoReport
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import AdaptiveGate
 
 
 def build_module():

@@ -252,12 +252,12 @@ stats:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.o365.outlook.plugins.module_utils._argspec import module_argument_spec, photo_policy_options
-from ansible_collections.o365.outlook.plugins.module_utils._bulk import KEEP, BulkEngine
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils._module import checked_parallelism, many_users_outcome, photo_policy, run_module
-from ansible_collections.o365.outlook.plugins.module_utils._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
-from ansible_collections.o365.outlook.plugins.module_utils._transport import AdaptiveGate
+from ansible_collections.o365.outlook.plugins.module_utils.module._options import module_argument_spec, photo_policy_options
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils.module._runner import checked_parallelism, many_users_outcome, photo_policy, run_module
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import AdaptiveGate
 
 
 def build_module():

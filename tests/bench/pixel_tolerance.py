@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Measures the pixel distance (plugins/module_utils/_compare.py) of the same photo after the changes a photo
+"""Measures the pixel distance (plugins/module_utils/photo/_compare.py) of the same photo after the changes a photo
 service makes (re-encoding, downscaling, format change) against the distance between different photos, to
 choose compare=pixels' default pixel_tolerance.
 
@@ -83,7 +83,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
-    from ansible_collections.o365.outlook.plugins.module_utils._compare import pixel_distance  # pylint: disable=import-outside-toplevel
+    from ansible_collections.o365.outlook.plugins.module_utils.photo._compare import pixel_distance  # pylint: disable=import-outside-toplevel
 
     photos = natural_photos() + synthetic_photos(12)
     originals = {name: encode(image, "PNG") for name, image in photos}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy
-from ansible_collections.o365.outlook.plugins.module_utils._transport import TlsSession
+from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import TlsSession
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import ScriptedAdapter
 
 

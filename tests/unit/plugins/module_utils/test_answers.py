@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.o365.outlook.plugins.module_utils._answers import (
+from ansible_collections.o365.outlook.plugins.module_utils.graph._answers import (
     GRAPH_KEYS, OUTLOOK_V2_KEYS, BatchAnswer, Origin, PhotoMetadata, batch_binary, batch_envelope, graph_error, json_body,
     parse_json, photo_bytes, photo_metadata, photo_sizes, request_id_of, response_origin, users_page)
-from ansible_collections.o365.outlook.plugins.module_utils._batch import BatchItem, run_batch
-from ansible_collections.o365.outlook.plugins.module_utils._errors import GraphError, MalformedAnswerError, OutlookError
-from ansible_collections.o365.outlook.plugins.module_utils._photo_client import GraphDialect, PhotoClient
-from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy
+from ansible_collections.o365.outlook.plugins.module_utils.graph._batch import BatchItem, run_batch
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import GraphError, MalformedAnswerError, OutlookError
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import GraphDialect, PhotoClient
+from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
 
 BASE = "https://graph.example/v1.0"
 ORIGIN = Origin("GET", BASE + "/users/a/photo", "req-9")

@@ -21,13 +21,13 @@ from cryptography.x509.oid import NameOID
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.o365.outlook.plugins.module_utils._argspec import connection_argument_spec
-from ansible_collections.o365.outlook.plugins.module_utils._auth import (
+from ansible_collections.o365.outlook.plugins.module_utils.module._options import connection_argument_spec
+from ansible_collections.o365.outlook.plugins.module_utils.auth._auth import (
     AppTokenProvider, ManagedIdentityTokenProvider, StaticTokenProvider, build_token_provider, certificate_credential)
-from ansible_collections.o365.outlook.plugins.module_utils._endpoints import resolve_endpoints
-from ansible_collections.o365.outlook.plugins.module_utils._errors import (
+from ansible_collections.o365.outlook.plugins.module_utils.graph._endpoints import resolve_endpoints
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import (
     AuthenticationError, ConfigurationError, MissingLibraryError)
-from ansible_collections.o365.outlook.plugins.module_utils._redact import MASK, Redactor
+from ansible_collections.o365.outlook.plugins.module_utils.common._redact import MASK, Redactor
 
 SECRET = "s3cr3t-value-never-shown"
 CREDENTIAL_VARIABLES = ("O365_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
@@ -452,7 +452,7 @@ def test_qualifying_options_of_an_ignored_method_only_warn(fake_msal, tmp_path):
 
 
 def test_unknown_auth_method():
-    from ansible_collections.o365.outlook.plugins.module_utils._auth import select_credentials
+    from ansible_collections.o365.outlook.plugins.module_utils.auth._auth import select_credentials
 
     with pytest.raises(ConfigurationError, match="auth_method must be one of"):
         select_credentials(dict(auth_method="kerberos"))

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils._backup import check_writable_dir, safe_file_stem, save_backup
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils.photo._files import check_writable_dir, safe_file_stem, save_backup
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
 
 NOW = datetime.datetime(2026, 11, 27, 10, 15, 0, 123456, tzinfo=datetime.timezone.utc)
 JPEG = b"\xff\xd8\xff\xe0 jpeg"
@@ -71,7 +71,7 @@ def test_backup_extension_follows_content(tmp_path):
 
 
 def test_backup_dir_that_is_a_file(tmp_path):
-    from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
+    from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ConfigurationError, match="cannot be created|Cannot write"):

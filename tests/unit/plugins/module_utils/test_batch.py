@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils._batch import BatchItem, run_batch
-from ansible_collections.o365.outlook.plugins.module_utils._errors import GraphError, MalformedAnswerError, TransportError
-from ansible_collections.o365.outlook.plugins.module_utils._photo_client import GraphDialect, OutlookV2Dialect, PhotoClient
-from ansible_collections.o365.outlook.plugins.module_utils._transport import ApiTransport
+from ansible_collections.o365.outlook.plugins.module_utils.graph._batch import BatchItem, run_batch
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import GraphError, MalformedAnswerError, TransportError
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import GraphDialect, OutlookV2Dialect, PhotoClient
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, Reply
 
 BASE = "https://graph.example/v1.0"
@@ -47,7 +47,7 @@ def test_throttled_items_alone_are_sent_again_after_retry_after(adapter, session
 
 
 def test_item_throttled_past_the_budget_keeps_its_error(adapter, session, sleeps):
-    from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy
+    from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
     policy = RetryPolicy(max_attempts=2, sleep=sleeps.append)
     for dummy in range(2):
         adapter.expect("POST", "/$batch", answers({"id": "0", "status": 429, "headers": {"retry-after": "1"},
@@ -195,7 +195,7 @@ def test_envelope_error_status_fails_the_batch_without_raising(adapter, session,
 
 def test_connection_failure_still_stops_the_run(adapter, session, sleeps):
     import requests
-    from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy
+    from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
     adapter.expect("POST", "/$batch", Reply(raises=requests.exceptions.ConnectionError("Connection refused")))
     client = PhotoClient(ApiTransport(session, FakeTokens(), RetryPolicy(max_attempts=1, sleep=sleeps.append)), GraphDialect(BASE))
     with pytest.raises(TransportError):

@@ -8,10 +8,10 @@ import threading
 import pytest
 from PIL import Image
 
-from ansible_collections.o365.outlook.plugins.module_utils._bulk import BATCH_PIXEL_BUDGET, BulkEngine, Job, content_groups, summarize
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils._photo_client import PhotoMetadata, UserNotFoundError
-from ansible_collections.o365.outlook.plugins.module_utils._reconcile import PhotoPolicy
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import BATCH_PIXEL_BUDGET, BulkEngine, Job, content_groups, summarize
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import PhotoMetadata, UserNotFoundError
+from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import PhotoPolicy
 
 
 def jpeg(color, size=(60, 60)):
@@ -167,7 +167,7 @@ def test_failed_entries_have_every_key(sources):
 
 
 def test_keep_limits_entries_but_summary_counts_everyone(sources):
-    from ansible_collections.o365.outlook.plugins.module_utils._bulk import KEEP
+    from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP
     red = open(sources["red"], "rb").read()
     tenant = FakeTenant({"same@x": red}, unknown={"ghost@x"})
     jobs = [Job("same@x", src=sources["red"]), Job("new@x", src=sources["red"]), Job("ghost@x", src=sources["red"])]

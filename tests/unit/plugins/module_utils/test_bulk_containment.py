@@ -11,10 +11,10 @@ import zlib
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils import _bulk
-from ansible_collections.o365.outlook.plugins.module_utils._bulk import ACTIONS, BulkEngine, Job
-from ansible_collections.o365.outlook.plugins.module_utils._errors import AuthenticationError, GraphError, TransportError
-from ansible_collections.o365.outlook.plugins.module_utils._reconcile import PhotoPolicy
+from ansible_collections.o365.outlook.plugins.module_utils.many_users import _engine as _bulk
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import ACTIONS, BulkEngine, Job
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import AuthenticationError, GraphError, TransportError
+from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import PhotoPolicy
 from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_bulk import FakeTenant, jpeg
 
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFile
 
-from ansible_collections.o365.outlook.plugins.module_utils import _pillow
-from ansible_collections.o365.outlook.plugins.module_utils._compare import DEFAULT_PIXEL_TOLERANCE, compare_photos, pixel_distance
-from ansible_collections.o365.outlook.plugins.module_utils._image import MAX_IMAGE_PIXELS
+from ansible_collections.o365.outlook.plugins.module_utils.photo import _pillow
+from ansible_collections.o365.outlook.plugins.module_utils.photo._compare import DEFAULT_PIXEL_TOLERANCE, compare_photos, pixel_distance
+from ansible_collections.o365.outlook.plugins.module_utils.photo._image import MAX_IMAGE_PIXELS
 
 
 def portrait(bg, face, size=(240, 240)):
@@ -92,7 +92,7 @@ def test_auto_without_pillow_falls_back_to_sha256(monkeypatch):
 
 
 def test_pixels_without_pillow_is_an_error(monkeypatch):
-    from ansible_collections.o365.outlook.plugins.module_utils._errors import MissingLibraryError
+    from ansible_collections.o365.outlook.plugins.module_utils.common._errors import MissingLibraryError
     monkeypatch.setattr(_pillow, "_PILLOW", None)
     monkeypatch.setattr(_pillow, "_PILLOW_ERROR", "ImportError")
     with pytest.raises(MissingLibraryError, match="compare=pixels"):

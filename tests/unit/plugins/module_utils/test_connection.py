@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils import _connection
-from ansible_collections.o365.outlook.plugins.module_utils._auth import AppTokenProvider, StaticTokenProvider
-from ansible_collections.o365.outlook.plugins.module_utils._connection import connect
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils._redact import MASK, Redactor
-from ansible_collections.o365.outlook.plugins.module_utils._transport import TlsSession
+from ansible_collections.o365.outlook.plugins.module_utils.graph import _connect as _connection
+from ansible_collections.o365.outlook.plugins.module_utils.auth._auth import AppTokenProvider, StaticTokenProvider
+from ansible_collections.o365.outlook.plugins.module_utils.graph._connect import connect
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils.common._redact import MASK, Redactor
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import TlsSession
 
 SECRET = "connection-test-secret"
 APP = dict(tenant_id="contoso.onmicrosoft.com", client_id="app-id", client_secret=SECRET, auth_method="auto",
@@ -117,7 +117,7 @@ def test_option_problems_are_configuration_errors_before_any_request(params, mes
 
 
 def test_missing_requests_is_reported_first(monkeypatch):
-    from ansible_collections.o365.outlook.plugins.module_utils._errors import MissingLibraryError
+    from ansible_collections.o365.outlook.plugins.module_utils.common._errors import MissingLibraryError
 
     def missing():
         raise MissingLibraryError("requests is needed", "requests")

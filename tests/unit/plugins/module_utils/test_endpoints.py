@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils._endpoints import resolve_endpoints
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils.graph._endpoints import resolve_endpoints
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
 
 
 @pytest.mark.parametrize("cloud, api_base, authority, scope", [

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, PngImagePlugin
 
-from ansible_collections.o365.outlook.plugins.module_utils import _pillow
-from ansible_collections.o365.outlook.plugins.module_utils._errors import MissingLibraryError, SourceImageError
-from ansible_collections.o365.outlook.plugins.module_utils._image import (
+from ansible_collections.o365.outlook.plugins.module_utils.photo import _pillow
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import MissingLibraryError, SourceImageError
+from ansible_collections.o365.outlook.plugins.module_utils.photo._image import (
     MAX_IMAGE_PIXELS, SourceImage, inspect_image, jpeg_dimensions, jpeg_structure_problem, load_source, png_structure_problem,
     sniff_format)
-from ansible_collections.o365.outlook.plugins.module_utils._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white
+from ansible_collections.o365.outlook.plugins.module_utils.photo._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white
 
 
 def encode(fmt, size=(120, 80), **kwargs):
@@ -152,8 +152,8 @@ def test_without_conversion_other_formats_are_refused(tmp_path):
 
 
 def test_without_pillow_the_error_says_what_to_install(tmp_path, monkeypatch):
-    from ansible_collections.o365.outlook.plugins.module_utils import _pillow
-    from ansible_collections.o365.outlook.plugins.module_utils._errors import MissingLibraryError
+    from ansible_collections.o365.outlook.plugins.module_utils.photo import _pillow
+    from ansible_collections.o365.outlook.plugins.module_utils.common._errors import MissingLibraryError
     monkeypatch.setattr(_pillow, "_PILLOW", None)
     monkeypatch.setattr(_pillow, "_PILLOW_ERROR", "ImportError: No module named 'PIL'")
     with pytest.raises(MissingLibraryError) as caught:
@@ -587,7 +587,7 @@ def test_property_whole_images_are_accepted(tmp_path, monkeypatch, pillow, load_
 
 
 def test_a_source_larger_than_any_photo_is_refused_without_reading_it(tmp_path, monkeypatch):
-    from ansible_collections.o365.outlook.plugins.module_utils import _image
+    from ansible_collections.o365.outlook.plugins.module_utils.photo import _image
     huge = tmp_path / "disk.jpg"
     with open(str(huge), "wb") as handle:
         handle.write(b"\xff\xd8\xff")

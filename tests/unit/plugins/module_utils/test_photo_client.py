@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError, GraphError, MalformedAnswerError
-from ansible_collections.o365.outlook.plugins.module_utils._photo_client import (
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError, GraphError, MalformedAnswerError
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import (
     GraphDialect, OutlookV2Dialect, PhotoClient, UserNotFoundError)
-from ansible_collections.o365.outlook.plugins.module_utils._transport import ApiTransport
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, Reply, graph_error
 
 GRAPH = "https://graph.example/v1.0"

@@ -8,12 +8,12 @@ import os
 import pytest
 from PIL import Image
 
-from ansible_collections.o365.outlook.plugins.module_utils._errors import (
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import (
     GraphError, MalformedAnswerError, PhotoDisagreementError, WrittenThenFailedError)
-from ansible_collections.o365.outlook.plugins.module_utils._image import ImageInfo, SourceImage
-from ansible_collections.o365.outlook.plugins.module_utils._photo_client import PhotoMetadata
-from ansible_collections.o365.outlook.plugins.module_utils._propagation import WaitTimeoutError
-from ansible_collections.o365.outlook.plugins.module_utils._reconcile import PhotoPolicy, ensure_absent, ensure_present
+from ansible_collections.o365.outlook.plugins.module_utils.photo._image import ImageInfo, SourceImage
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import PhotoMetadata
+from ansible_collections.o365.outlook.plugins.module_utils.photo._propagation import WaitTimeoutError
+from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import PhotoPolicy, ensure_absent, ensure_present
 from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
 
 
@@ -140,7 +140,7 @@ def test_reencoding_service_is_idempotent_with_auto_but_not_sha256():
 
 
 def test_auto_without_pillow_warns(monkeypatch):
-    from ansible_collections.o365.outlook.plugins.module_utils import _pillow
+    from ansible_collections.o365.outlook.plugins.module_utils.photo import _pillow
     monkeypatch.setattr(_pillow, "_PILLOW", None)
     monkeypatch.setattr(_pillow, "_PILLOW_ERROR", "ImportError")
     warnings = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 import os
 
-from ansible_collections.o365.outlook.plugins.module_utils._backup import safe_file_stem
-from ansible_collections.o365.outlook.plugins.module_utils._report import PhotoReport, save_export
+from ansible_collections.o365.outlook.plugins.module_utils.photo._files import safe_file_stem
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._info_report import PhotoReport, save_export
 from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_bulk import FakeTenant, jpeg
 
 
@@ -70,7 +70,7 @@ def test_export_refuses_a_symlink_and_fails_only_that_user(tmp_path):
 
 
 def test_report_contains_unexpected_errors_and_stops_on_revoked_credentials():
-    from ansible_collections.o365.outlook.plugins.module_utils._errors import AuthenticationError
+    from ansible_collections.o365.outlook.plugins.module_utils.common._errors import AuthenticationError
     from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_bulk_containment import Surprising
 
     broken = PhotoReport(Surprising({}, broken_chunk_user="u25@x"), parallelism=2)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy, parse_retry_after
+from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy, parse_retry_after
 from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils._sync_plan import plan_jobs
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import plan_jobs
 
 
 def folder(tmp_path, *names):

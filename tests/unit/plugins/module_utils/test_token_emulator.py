@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from ansible_collections.o365.outlook.plugins.module_utils._connection import connect
+from ansible_collections.o365.outlook.plugins.module_utils.graph._connect import connect
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
 

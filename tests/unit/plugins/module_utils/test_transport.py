@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ansible_collections.o365.outlook.plugins.module_utils._auth import StaticTokenProvider
-from ansible_collections.o365.outlook.plugins.module_utils._errors import (
+from ansible_collections.o365.outlook.plugins.module_utils.auth._auth import StaticTokenProvider
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import (
     AuthenticationError, GraphError, MalformedAnswerError, TransportError)
-from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy
-from ansible_collections.o365.outlook.plugins.module_utils._transport import ApiTransport, tls_verify_setting
+from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport, tls_verify_setting
 
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, Reply, graph_error
 
@@ -151,5 +151,5 @@ def test_a_tls_connection_cut_by_a_restarting_server_is_retried(adapter, session
     "[SSL: WRONG_VERSION_NUMBER] wrong version number",
 ])
 def test_tls_configuration_problems_are_not_transient(text):
-    from ansible_collections.o365.outlook.plugins.module_utils._transport import tls_failure_is_transient
+    from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import tls_failure_is_transient
     assert tls_failure_is_transient(requests.exceptions.SSLError(text)) is False

@@ -11,10 +11,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.o365.outlook.plugins.module_utils._errors import GraphError, TransportError, is_no_photo
-from ansible_collections.o365.outlook.plugins.module_utils._redact import MASK, Redactor
-from ansible_collections.o365.outlook.plugins.module_utils._retry import RetryPolicy
-from ansible_collections.o365.outlook.plugins.module_utils._transport import ApiTransport, _describe, _error_from_response
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import GraphError, TransportError, is_no_photo
+from ansible_collections.o365.outlook.plugins.module_utils.common._redact import MASK, Redactor
+from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport, _describe, _error_from_response
 
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, Reply
 

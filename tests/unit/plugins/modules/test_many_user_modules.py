@@ -6,7 +6,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.o365.outlook.plugins.module_utils import _module
+from ansible_collections.o365.outlook.plugins.module_utils.module import _runner as _module
 from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo_info, outlook_user_photo_sync
 
 
@@ -61,7 +61,7 @@ def test_regression_sync_returns_everything_when_a_chunk_breaks(monkeypatch, cap
 
 
 def test_a_stopped_run_fails_and_says_what_was_done(monkeypatch, capfd, tmp_path):
-    from ansible_collections.o365.outlook.plugins.module_utils._errors import AuthenticationError
+    from ansible_collections.o365.outlook.plugins.module_utils.common._errors import AuthenticationError
     from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_bulk_containment import Revoking
     client = Revoking(AuthenticationError("Could not get a token: AADSTS7000222"), allowed=5)
     result = _sync(monkeypatch, capfd, client, photos=_photos(tmp_path, 60), fail_on_error=False, parallelism=1)

@@ -9,8 +9,8 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from PIL import Image
 
-from ansible_collections.o365.outlook.plugins.module_utils import _module
-from ansible_collections.o365.outlook.plugins.module_utils._errors import AuthenticationError, MalformedAnswerError
+from ansible_collections.o365.outlook.plugins.module_utils.module import _runner as _module
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import AuthenticationError, MalformedAnswerError
 from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo
 from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_reconcile import FakeClient
 
@@ -146,10 +146,10 @@ def test_result_reports_conversion_and_comparison(run, tmp_path):
 
 
 def test_wait_timeout_reports_the_write_as_changed(run, jpeg, monkeypatch):
-    from ansible_collections.o365.outlook.plugins.module_utils import _reconcile
+    from ansible_collections.o365.outlook.plugins.module_utils.photo import _reconcile
 
     def never(probe, timeout, what, **kwargs):
-        from ansible_collections.o365.outlook.plugins.module_utils._propagation import wait_until
+        from ansible_collections.o365.outlook.plugins.module_utils.photo._propagation import wait_until
         return wait_until(lambda: None, 0.01, what, sleep=lambda s: None)
     monkeypatch.setattr(_reconcile, "wait_until", never)
     client = FakeClient(photo=b"old")

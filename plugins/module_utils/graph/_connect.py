@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import os
 
-from ._auth import build_token_provider
+from ..auth._auth import build_token_provider
 from ._endpoints import resolve_endpoints
-from ._errors import ConfigurationError
+from ..common._errors import ConfigurationError
 from ._photo_client import PhotoClient, dialect_for
-from ._redact import Redactor
+from ..common._redact import Redactor
 from ._transport import ApiTransport, TlsSession, require_requests, tls_verify_setting
 
 DEFAULT_TIMEOUT = 30.0

@@ -13,9 +13,9 @@ import os
 import tempfile
 import threading
 
-from ._backup import image_extension, refuse_symlink, safe_file_stem
-from ._bulk import content_groups, map_chunks, retry_disagreements, stops_run
-from ._errors import ConfigurationError, OutlookError, as_outlook_error
+from ..photo._files import image_extension, refuse_symlink, safe_file_stem
+from ._engine import content_groups, map_chunks, retry_disagreements, stops_run
+from ..common._errors import ConfigurationError, OutlookError, as_outlook_error
 
 
 def save_export(dest_dir, user, data):

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import time
 
-from ._backup import save_backup
+from ._files import save_backup
 from ._compare import DEFAULT_PIXEL_TOLERANCE, compare_photos
-from ._errors import PhotoDisagreementError, WrittenThenFailedError
+from ..common._errors import PhotoDisagreementError, WrittenThenFailedError
 from ._propagation import WaitTimeoutError, wait_until
 
 

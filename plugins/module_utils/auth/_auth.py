@@ -25,8 +25,8 @@ import ssl
 import threading
 import traceback
 
-from ._errors import AuthenticationError, ConfigurationError, MissingLibraryError
-from ._redact import Redactor
+from ..common._errors import AuthenticationError, ConfigurationError, MissingLibraryError
+from ..common._redact import Redactor
 
 AUTH_METHODS = ("auto", "access_token", "client_secret", "client_certificate", "managed_identity")
 # With auth_method=auto, the first method with a credential wins (the documented order).

@@ -19,9 +19,9 @@ import time
 import traceback
 from urllib.parse import urljoin
 
-from ._errors import (AuthenticationError, ConfigurationError, GraphError, MalformedAnswerError, MissingLibraryError, OutlookError,
+from ..common._errors import (AuthenticationError, ConfigurationError, GraphError, MalformedAnswerError, MissingLibraryError, OutlookError,
                       TransportError)
-from ._redact import Redactor
+from ..common._redact import Redactor
 from ._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
 try:

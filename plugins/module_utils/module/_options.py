@@ -15,8 +15,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleFallbackNotFound, env_fallback
 
-from ._auth import AUTH_METHODS
-from ._compare import DEFAULT_PIXEL_TOLERANCE
+from ..auth._auth import AUTH_METHODS
+from ..photo._compare import DEFAULT_PIXEL_TOLERANCE
 
 CLOUDS = ("global", "usgov", "usgovdod", "china")
 

@@ -16,7 +16,7 @@ pending; a duplicated, missing or malformed entry fails its own item (item.failu
 from __future__ import annotations
 
 from ._answers import Origin, batch_binary, batch_envelope, graph_error, json_body, response_origin
-from ._errors import OutlookError
+from ..common._errors import OutlookError
 from ._retry import RETRY_STATUSES, parse_retry_after
 
 MAX_BATCH = 20

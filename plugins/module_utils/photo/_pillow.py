@@ -19,7 +19,7 @@ import io
 import threading
 import traceback
 
-from ._errors import MissingLibraryError
+from ..common._errors import MissingLibraryError
 
 _PILLOW = None
 _PILLOW_ERROR = None

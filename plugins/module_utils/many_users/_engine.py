@@ -18,10 +18,10 @@ import concurrent.futures
 import threading
 import time
 
-from ._errors import GraphError, OutlookError, as_outlook_error
-from ._image import load_source
-from ._photo_client import UserNotFoundError
-from ._reconcile import disagreement, ensure_absent, ensure_present
+from ..common._errors import GraphError, OutlookError, as_outlook_error
+from ..photo._image import load_source
+from ..graph._photo_client import UserNotFoundError
+from ..photo._reconcile import disagreement, ensure_absent, ensure_present
 
 CHUNK = 20
 ACTIONS = ("uploaded", "removed", "unchanged", "skipped", "failed", "not_attempted")

@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from http.client import HTTPException
 
-from ._errors import GraphError, MalformedAnswerError
+from ..common._errors import GraphError, MalformedAnswerError
 
 # Graph's profilePhoto height and width are Int32 (graph-photo-api.md section 1.5).
 _MAX_INT32 = 2 ** 31 - 1

@@ -12,11 +12,11 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ._backup import check_writable_dir
-from ._connection import connect
-from ._errors import ConfigurationError, MissingLibraryError, OutlookError, UsersFailed
-from ._reconcile import PhotoPolicy
-from ._redact import Redactor
+from ..photo._files import check_writable_dir
+from ..graph._connect import connect
+from ..common._errors import ConfigurationError, MissingLibraryError, OutlookError, UsersFailed
+from ..photo._reconcile import PhotoPolicy
+from ..common._redact import Redactor
 
 # Options whose values are secrets: masked in every form (URL-encoded, JSON-escaped, base64) in any output.
 SECRET_OPTIONS = ("client_secret", "client_certificate_password", "access_token")

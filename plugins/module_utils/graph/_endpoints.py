@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from ._errors import ConfigurationError
+from ..common._errors import ConfigurationError
 
 # Microsoft Graph national cloud deployments (graph-photo-api.md section 6).
 GRAPH_CLOUDS = {

@@ -21,7 +21,7 @@ import stat
 import struct
 import zlib
 
-from ._errors import SourceImageError
+from ..common._errors import SourceImageError
 from ._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
 
 # "The size of the photo you can update to is limited to 4 MB." (graph-photo-api.md section 3)

@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 
-from ._errors import ConfigurationError
+from ..common._errors import ConfigurationError
 from ._image import sniff_format
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 
-from ._bulk import Job
-from ._errors import ConfigurationError
+from ._engine import Job
+from ..common._errors import ConfigurationError
 
 DEFAULT_FILE_PATTERN = r"^(?P<user>.+)\.(jpe?g|png)$"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from ._errors import OutlookError
+from ..common._errors import OutlookError
 
 
 class WaitTimeoutError(OutlookError):

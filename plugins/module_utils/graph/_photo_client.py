@@ -13,7 +13,7 @@ from urllib.parse import quote
 from ._answers import (GRAPH_KEYS, OUTLOOK_V2_KEYS, Origin, PhotoMetadata, json_body, photo_bytes, photo_metadata, photo_sizes,
                        response_origin, users_page)
 from ._batch import MAX_BATCH, BatchItem, run_batch
-from ._errors import ConfigurationError, GraphError, MalformedAnswerError, is_no_photo
+from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, is_no_photo
 
 
 class GraphDialect:
