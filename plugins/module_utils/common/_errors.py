@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class OutlookError(Exception):
     """Base class: a message for the user plus extra, non-secret fields for the result.
@@ -18,16 +20,16 @@ class OutlookError(Exception):
 
     stops_run = False
 
-    def __init__(self, msg, **details):
+    def __init__(self, msg: str, **details: Any) -> None:
         super().__init__(msg)
         self.msg = msg
         self.details = {k: v for k, v in details.items() if v is not None}
 
-    def __str__(self):
+    def __str__(self) -> str:
         # msg may be refined after construction (hints added), so it is the source of truth.
         return self.msg
 
-    def fail_kwargs(self):
+    def fail_kwargs(self) -> dict:
         return dict(msg=self.msg, **self.details)
 
 
@@ -38,7 +40,7 @@ class ConfigurationError(OutlookError):
 class MissingLibraryError(OutlookError):
     """A Python library the requested feature needs is not installed."""
 
-    def __init__(self, msg, library, exception=None):
+    def __init__(self, msg: str, library: str, exception: str | None = None) -> None:
         super().__init__(msg)
         self.library = library
         self.exception = exception
@@ -47,7 +49,7 @@ class MissingLibraryError(OutlookError):
 class SourceImageError(OutlookError):
     """The image to upload is unusable. Raised before any write."""
 
-    def __init__(self, msg, path=None):
+    def __init__(self, msg: str, path: str | None = None) -> None:
         super().__init__(msg, src=path)
 
 
@@ -56,7 +58,7 @@ class AuthenticationError(OutlookError):
 
     stops_run = True
 
-    def __init__(self, msg, error=None, error_codes=None, correlation_id=None):
+    def __init__(self, msg: str, error: str | None = None, error_codes: list | None = None, correlation_id: str | None = None) -> None:
         super().__init__(msg, auth_error=error, auth_error_codes=error_codes, correlation_id=correlation_id)
 
 
@@ -65,7 +67,7 @@ class TransportError(OutlookError):
 
     stops_run = True
 
-    def __init__(self, msg, method=None, url=None):
+    def __init__(self, msg: str, method: str | None = None, url: str | None = None) -> None:
         super().__init__(msg, method=method, url=url)
 
 
@@ -76,7 +78,8 @@ class UsersFailed(OutlookError):
 class GraphError(OutlookError):
     """The API answered with an error status; code and request id are kept for support cases."""
 
-    def __init__(self, status, code, message, request_id=None, method=None, url=None, retry_after=None):
+    def __init__(self, status: int, code: str | None, message: str | None, request_id: str | None = None, method: str | None = None,
+                 url: str | None = None, retry_after: str | None = None) -> None:
         text = "%s %s failed with HTTP %s" % (method or "Request", url or "", status)
         if code:
             text += " %s" % code
@@ -98,7 +101,7 @@ class MalformedAnswerError(OutlookError):
     """The service answered, but not with what the API promises (wrong JSON types, missing fields, bad base64,
     a cut-off body, duplicated or missing $batch ids). Names the request and its request-id for a support case."""
 
-    def __init__(self, problem, method=None, url=None, request_id=None):
+    def __init__(self, problem: str, method: str | None = None, url: str | None = None, request_id: str | None = None) -> None:
         text = "%s %s answered something this module cannot trust: %s" % (method or "Request", url or "", problem)
         if request_id:
             text += " (request-id %s)" % request_id
@@ -115,7 +118,7 @@ class PhotoDisagreementError(OutlookError):
 class UnexpectedError(OutlookError):
     """Anything that is not one of ours (a bug, a library's surprise), caught so that it fails one user, not the run."""
 
-    def __init__(self, what, exc):
+    def __init__(self, what: str, exc: BaseException) -> None:
         super().__init__("%s: unexpected %s: %s" % (what, type(exc).__name__, exc))
         self.original = exc
 
@@ -123,13 +126,13 @@ class UnexpectedError(OutlookError):
 class WrittenThenFailedError(OutlookError):
     """The write succeeded and something after it failed (read-back, wait): the task changed the photo all the same."""
 
-    def __init__(self, what, cause, **details):
+    def __init__(self, what: str, cause: BaseException, **details: Any) -> None:
         cause_text = cause.msg if isinstance(cause, OutlookError) else "%s: %s" % (type(cause).__name__, cause)
         super().__init__("%s succeeded, but then: %s" % (what, cause_text), changed=True, **details)
         self.cause = cause
 
 
-def as_outlook_error(exc, what):
+def as_outlook_error(exc: BaseException, what: str) -> OutlookError:
     """exc itself when it is one of ours, else an UnexpectedError naming what was being done."""
     return exc if isinstance(exc, OutlookError) else UnexpectedError(what, exc)
 
@@ -138,6 +141,6 @@ def as_outlook_error(exc, what):
 NO_PHOTO_CODES = frozenset(("imagenotfound", "erroritemnotfound", "errorentitynotfound", "getuserphoto"))
 
 
-def is_no_photo(error):
+def is_no_photo(error: BaseException | None) -> bool:
     return (isinstance(error, GraphError) and error.status == 404 and isinstance(error.code, str)
             and error.code.lower() in NO_PHOTO_CODES)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from typing import Callable
 from urllib.parse import quote, quote_plus
 
 MASK = "********"
@@ -25,7 +26,7 @@ MASK = "********"
 _MIN_FRAGMENT_SECRET = 8
 
 
-def _base64_forms(raw):
+def _base64_forms(raw: bytes) -> set[str]:
     """The secret's base64 text alone, and at each of the three alignments it can have inside a longer value."""
     forms = set()
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
@@ -44,7 +45,7 @@ def _base64_forms(raw):
     return forms
 
 
-def secret_forms(secret):
+def secret_forms(secret: object) -> set[str]:
     """Every form of secret that must never be shown (the secret itself first)."""
     if not secret:
         return set()
@@ -61,12 +62,12 @@ class Redactor:
     on_add(form) is called for every new form, so the module can hand it to Ansible's no_log masking too.
     """
 
-    def __init__(self, on_add=None):
+    def __init__(self, on_add: Callable[[str], None] | None = None) -> None:
         self._forms = []
         self._lock = threading.Lock()
         self._on_add = on_add
 
-    def add(self, secret):
+    def add(self, secret: object) -> None:
         new = []
         with self._lock:
             for form in secret_forms(secret):
@@ -79,7 +80,7 @@ class Redactor:
             for form in new:
                 self._on_add(form)
 
-    def redact(self, text):
+    def redact(self, text: object) -> str | None:
         """text with every known secret form replaced by MASK (non-strings are turned into text first)."""
         if text is None:
             return None
@@ -92,7 +93,7 @@ class Redactor:
                 text = text.replace(form, MASK)
         return text
 
-    def shorten(self, text, limit):
+    def shorten(self, text: object, limit: int) -> str | None:
         """Redacts, then cuts to limit characters: never the other way round."""
         text = self.redact(text)
         if text is not None and len(text) > limit:

@@ -9,8 +9,9 @@
 Every reader returns a value of the promised shape or raises MalformedAnswerError, which names the request
 and its request-id; nothing else escapes (no KeyError, TypeError, ValueError, binascii.Error, RecursionError...).
 A proxy or a broken service can send anything, and one bad answer must fail one user, not the whole run.
-The only exception is graph_error(), which never raises: an error answer is already a failure, so a
-malformed one still becomes a GraphError with what could be read.
+The exceptions are the error-answer readers, graph_error() and error_answer(), which never raise: an error
+answer is already a failure, so a malformed one still becomes what could be read. They share one reader of
+Graph's error body, _error_envelope().
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ import binascii
 import json
 from collections.abc import Mapping
 from http.client import HTTPException
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..common._errors import GraphError, MalformedAnswerError
+
+if TYPE_CHECKING:  # annotations only: this file works without requests
+    from requests import Response
 
 # Graph's profilePhoto height and width are Int32 (graph-photo-api.md section 1.5).
 _MAX_INT32 = 2 ** 31 - 1
 _MAX_REQUEST_ID = 128
+# Error bodies longer than this are not parsed as JSON (error_answer() still returns their text).
+_MAX_JSON_ERROR_BODY = 1 << 20
 GRAPH_KEYS = ("id", "width", "height")
 OUTLOOK_V2_KEYS = ("Id", "Width", "Height")
 
@@ -35,7 +42,7 @@ class Origin:
 
     __slots__ = ("method", "url", "request_id")
 
-    def __init__(self, method: str | None = None, url: str | None = None, request_id: str | None = None):
+    def __init__(self, method: str | None = None, url: str | None = None, request_id: str | None = None) -> None:
         self.method = method
         self.url = url
         self.request_id = request_id
@@ -47,7 +54,7 @@ class Origin:
         return Origin(self.method, self.url, request_id or self.request_id)
 
 
-def _type_name(value):
+def _type_name(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -63,45 +70,90 @@ def _type_name(value):
     return type(value).__name__
 
 
-def _is_int(value):
+def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _text(value):
+def _text(value: Any) -> str | None:
     """value if it is a non-empty string, else None."""
     return value if isinstance(value, str) and value else None
 
 
-def _request_id(value):
+def _request_id(value: Any) -> str | None:
     # A request-id is a GUID; a long text there is not one, and is not shown (nor cut, which would defeat redaction).
     value = _text(value)
     return value if value is not None and len(value) <= _MAX_REQUEST_ID else None
 
 
-def request_id_of(headers=None, body=None) -> str | None:
-    """The request-id of an answer: the response header, else the error body's innerError. Never raises."""
-    found = None
+def text_or_number(value: Any) -> str | None:
+    """A JSON scalar as text; None for anything else (objects, lists, booleans, null)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+class ErrorFields:
+    """What an error answer says about itself, as found: any field may be None. Not redacted nor cut."""
+
+    __slots__ = ("code", "message", "request_id", "retry_after")
+
+    def __init__(self, code: str | None = None, message: str | None = None, request_id: str | None = None,
+                 retry_after: str | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+def _error_envelope(body: Any, wire: bool = False) -> ErrorFields | None:
+    """The one reader of an error body: code, message and innerError request-id of {"error": {...}}; None when
+    body is not an error envelope.
+
+    By default Graph's own shape, as in a $batch item: strings only, a request-id no longer than one can be.
+    wire: a whole HTTP answer, which the token service, a gateway or a proxy may have written: numbers count
+    as text, and the OAuth shape {"error": "invalid_token", "error_description": "..."} is an envelope too.
+    """
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    scalar = text_or_number if wire else _text
+    if isinstance(error, dict):
+        inner = error.get("innerError")
+        if not isinstance(inner, dict):
+            inner = error.get("innererror")
+        request_id = None
+        if isinstance(inner, dict):
+            request_id = (text_or_number if wire else _request_id)(inner.get("request-id"))
+        return ErrorFields(scalar(error.get("code")), scalar(error.get("message")), request_id)
+    if wire and isinstance(error, str):
+        return ErrorFields(error, scalar(body.get("error_description")))
+    return None
+
+
+def _header_request_id(headers: Any) -> str | None:
     try:
-        found = _request_id(headers.get("request-id")) if headers is not None else None
+        return _request_id(headers.get("request-id")) if headers is not None else None
     except (AttributeError, TypeError, ValueError):
-        found = None
-    if found is None and isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            inner = error.get("innerError")
-            if not isinstance(inner, dict):
-                inner = error.get("innererror")
-            if isinstance(inner, dict):
-                found = _request_id(inner.get("request-id"))
+        return None
+
+
+def request_id_of(headers: Any = None, body: Any = None) -> str | None:
+    """The request-id of an answer: the response header, else the error body's innerError. Never raises."""
+    found = _header_request_id(headers)
+    if found is None:
+        envelope = _error_envelope(body)
+        found = envelope.request_id if envelope is not None else None
     return found
 
 
-def response_origin(response, method: str, url: str) -> Origin:
+def response_origin(response: Response, method: str, url: str) -> Origin:
     """The Origin of a requests Response (its request-id header); never raises."""
     return Origin(method, url, request_id_of(getattr(response, "headers", None)))
 
 
-def _unique_keys(pairs):
+def _unique_keys(pairs: list) -> dict:
     """object_pairs_hook: a key twice in one object is two answers to one question."""
     result = {}
     for key, value in pairs:
@@ -111,12 +163,12 @@ def _unique_keys(pairs):
     return result
 
 
-def _no_constant(name):
+def _no_constant(name: str) -> NoReturn:
     # NaN and Infinity are not JSON (RFC 8259), although Python's json reads them.
     raise ValueError("%s is not JSON" % name)
 
 
-def parse_json(data, origin: Origin, expect: type | None = dict):
+def parse_json(data: Any, origin: Origin, expect: type | None = dict) -> Any:
     """The JSON value in data (bytes or str); expect is the top-level type wanted (None: any)."""
     if isinstance(data, (bytes, bytearray)):
         if not data.strip():
@@ -140,7 +192,7 @@ def parse_json(data, origin: Origin, expect: type | None = dict):
     return value
 
 
-def _content(response, origin):
+def _content(response: Response, origin: Origin) -> Any:
     try:
         return response.content
     # requests' own exceptions (a body cut off while it was read) are OSErrors.
@@ -148,12 +200,12 @@ def _content(response, origin):
         raise origin.fail("the body could not be read (%s)" % type(exc).__name__) from None
 
 
-def json_body(response, origin: Origin, expect: type | None = dict):
+def json_body(response: Response, origin: Origin, expect: type | None = dict) -> Any:
     """The JSON body of a requests Response; expect as in parse_json."""
     return parse_json(_content(response, origin), origin, expect)
 
 
-def photo_bytes(response, origin: Origin) -> bytes:
+def photo_bytes(response: Response, origin: Origin) -> bytes:
     """The image bytes of a 200 $value answer: an empty body is no photo at all, so it is malformed."""
     data = _content(response, origin)
     if not isinstance(data, (bytes, bytearray)) or not data:
@@ -166,19 +218,19 @@ class PhotoMetadata:
 
     __slots__ = ("photo_id", "width", "height", "content_type", "etag")
 
-    def __init__(self, photo_id, width, height, content_type, etag):
+    def __init__(self, photo_id: str, width: int, height: int, content_type: str | None, etag: str | None) -> None:
         self.photo_id = photo_id
         self.width = width
         self.height = height
         self.content_type = content_type
         self.etag = etag
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return dict(id=self.photo_id, width=self.width, height=self.height,
                     content_type=self.content_type, etag=self.etag)
 
 
-def _unquote_etag(value):
+def _unquote_etag(value: str | None) -> str | None:
     # Graph sends "@odata.mediaEtag": "\"BA09D118\"" (a quoted string inside the JSON string).
     if not value:
         return None
@@ -188,13 +240,13 @@ def _unquote_etag(value):
     return value.strip('"') or None
 
 
-def _is_placeholder(content_type, photo_id, width, height):
+def _is_placeholder(content_type: str | None, photo_id: str, width: int, height: int) -> bool:
     """The 1x1 image/gif answer that means "no photo" (Outlook v2.0 always, Graph as documented)."""
     return (photo_id.lower() == "1x1" and width == 1 and height == 1
             and (content_type or "").lower() == "image/gif")
 
 
-def photo_metadata(body, origin: Origin, keys=GRAPH_KEYS) -> PhotoMetadata | None:
+def photo_metadata(body: Any, origin: Origin, keys: tuple = GRAPH_KEYS) -> PhotoMetadata | None:
     """PhotoMetadata from a profilePhoto entity, or None for the 1x1 image/gif "no photo" placeholder.
 
     keys: the names of id, width and height in the dialect (GRAPH_KEYS or OUTLOOK_V2_KEYS).
@@ -225,24 +277,26 @@ def photo_metadata(body, origin: Origin, keys=GRAPH_KEYS) -> PhotoMetadata | Non
     return PhotoMetadata(photo_id, width, height, content_type or None, _unquote_etag(etag))
 
 
-def photo_sizes(body, origin: Origin, keys=GRAPH_KEYS) -> list:
-    """[PhotoMetadata] from a /photos collection; 1x1 placeholders are left out."""
+def _collection(body: Any, origin: Origin, what: str) -> list:
+    """The "value" list of an OData collection answer; what names the answer in the error."""
     if not isinstance(body, dict):
-        raise origin.fail("the photo list is %s, not an object" % _type_name(body))
+        raise origin.fail("%s is %s, not an object" % (what, _type_name(body)))
     entries = body.get("value")
     if not isinstance(entries, list):
-        raise origin.fail("the photo list's value is %s, not a list" % _type_name(entries))
+        raise origin.fail("%s's value is %s, not a list" % (what, _type_name(entries)))
+    return entries
+
+
+def photo_sizes(body: Any, origin: Origin, keys: tuple = GRAPH_KEYS) -> list[PhotoMetadata]:
+    """[PhotoMetadata] from a /photos collection; 1x1 placeholders are left out."""
+    entries = _collection(body, origin, "the photo list")
     sizes = [photo_metadata(entry, origin, keys) for entry in entries]
     return [size for size in sizes if size is not None]
 
 
-def users_page(body, origin: Origin):
+def users_page(body: Any, origin: Origin) -> tuple[list[tuple[str, str]], str | None]:
     """([(object id, userPrincipalName)], next link or None) from one page of GET /users."""
-    if not isinstance(body, dict):
-        raise origin.fail("the users page is %s, not an object" % _type_name(body))
-    entries = body.get("value")
-    if not isinstance(entries, list):
-        raise origin.fail("the users page's value is %s, not a list" % _type_name(entries))
+    entries = _collection(body, origin, "the users page")
     users = []
     for position, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -257,21 +311,66 @@ def users_page(body, origin: Origin):
     return users, next_link
 
 
-def graph_error(status, body=None, headers=None, method=None, url=None) -> GraphError:
-    """The GraphError an error answer stands for. Tolerant: fields of the wrong type become None; never raises."""
-    code = message = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        code = _text(error.get("code"))
-        message = _text(error.get("message"))
+def graph_error(status: int, body: Any = None, headers: Any = None, method: str | None = None, url: str | None = None) -> GraphError:
+    """The GraphError a $batch item's error answer stands for (headers lower-cased, as in BatchAnswer).
+    Tolerant: fields of the wrong type become None; never raises."""
+    envelope = _error_envelope(body) or ErrorFields()
     retry_after = None
     if isinstance(headers, Mapping):
         retry_after = _text(headers.get("retry-after"))
-    return GraphError(status, code, message, request_id=request_id_of(headers, body), method=method, url=url,
+    request_id = _header_request_id(headers) or envelope.request_id
+    return GraphError(status, envelope.code, envelope.message, request_id=request_id, method=method, url=url,
                       retry_after=retry_after)
 
 
-def batch_binary(body, origin: Origin) -> bytes:
+def _body_text(response: Response) -> str:
+    """The body of response as text, whatever it holds; "" when it cannot be read."""
+    try:
+        content = response.content or b""
+    except Exception:  # pylint: disable=broad-except
+        # Error texts are built while another error is being reported: they must never raise.
+        return ""
+    if not isinstance(content, bytes):
+        return ""
+    encoding = None
+    try:
+        encoding = response.encoding
+    except Exception:  # pylint: disable=broad-except
+        pass
+    try:
+        return content.decode(encoding or "utf-8", errors="replace")
+    except (LookupError, TypeError, ValueError):
+        return content.decode("utf-8", errors="replace")
+
+
+def _any_json(text: str) -> Any:
+    """The JSON value of text, or None: an error body may be anything, and is read as leniently as it comes."""
+    if not text.strip() or len(text) > _MAX_JSON_ERROR_BODY:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def error_answer(response: Response) -> ErrorFields:
+    """What an HTTP error answer says, whatever its body; never raises. Its texts are as sent: redact before showing.
+
+    The answer may come from Graph, the token service or a proxy: the OAuth error shape is read too, numbers
+    count as text, and a body that is no error envelope is the message itself. The request-id of the body wins
+    over the header's.
+    """
+    text = _body_text(response)
+    envelope = _error_envelope(_any_json(text), wire=True)
+    if envelope is None:
+        envelope = ErrorFields(message=text if text.strip() else None)
+    headers = getattr(response, "headers", None) or {}
+    envelope.request_id = envelope.request_id or text_or_number(headers.get("request-id"))
+    envelope.retry_after = text_or_number(headers.get("Retry-After"))
+    return envelope
+
+
+def batch_binary(body: Any, origin: Origin) -> bytes:
     """The bytes of a 2xx $value item: Graph sends them as a standard base64 string inside the JSON."""
     if isinstance(body, dict) and "error" in body:
         raise origin.fail("the item answered success with an error body")
@@ -291,14 +390,14 @@ class BatchAnswer:
 
     __slots__ = ("status", "headers", "body", "request_id")
 
-    def __init__(self, status: int, headers: dict, body, request_id: str | None):
+    def __init__(self, status: int, headers: dict, body: Any, request_id: str | None) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.request_id = request_id
 
 
-def _headers(value):
+def _headers(value: dict) -> dict:
     """Lower-cased names; string values kept, numbers written as text, anything else dropped."""
     headers = {}
     for name, item in value.items():
@@ -309,7 +408,7 @@ def _headers(value):
     return headers
 
 
-def _batch_entry(entry, origin):
+def _batch_entry(entry: dict, origin: Origin) -> BatchAnswer:
     headers = entry.get("headers")
     if headers is None:
         headers = {}
@@ -327,7 +426,7 @@ def _batch_entry(entry, origin):
     return BatchAnswer(status, headers, body, request_id)
 
 
-def batch_envelope(body, asked: dict, origin: Origin) -> dict:
+def batch_envelope(body: Any, asked: dict, origin: Origin) -> dict:
     """{id: BatchAnswer | MalformedAnswerError} for every id in asked, from a $batch answer body.
 
     asked maps each request id (a string) to the Origin of that request (its method and URL). A body that

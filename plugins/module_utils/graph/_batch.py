@@ -15,9 +15,14 @@ pending; a duplicated, missing or malformed entry fails its own item (item.failu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._answers import Origin, batch_binary, batch_envelope, graph_error, json_body, response_origin
 from ..common._errors import OutlookError
 from ._retry import RETRY_STATUSES, parse_retry_after
+
+if TYPE_CHECKING:
+    from ._transport import ApiTransport
 
 MAX_BATCH = 20
 
@@ -31,7 +36,7 @@ class BatchItem:
 
     __slots__ = ("item_id", "method", "url", "status", "headers", "body", "failure", "request_id")
 
-    def __init__(self, item_id, method, url):
+    def __init__(self, item_id: str | int, method: str, url: str) -> None:
         self.item_id = str(item_id)
         self.method = method
         self.url = url
@@ -41,31 +46,31 @@ class BatchItem:
         self.failure = None
         self.request_id = None
 
-    def origin(self, base_url):
+    def origin(self, base_url: str) -> Origin:
         """Who asked: named in the errors about this item."""
         return Origin(self.method, base_url + self.url, self.request_id)
 
     @property
-    def succeeded(self):
+    def succeeded(self) -> bool:
         return self.failure is None and self.status is not None and 200 <= self.status < 300
 
-    def error(self, base_url):
+    def error(self, base_url: str) -> OutlookError:
         """The OutlookError this item's answer stands for: its failure, or a GraphError from its error body."""
         if self.failure is not None:
             return self.failure
         return graph_error(self.status, self.body, self.headers, method=self.method, url=base_url + self.url)
 
-    def binary(self, base_url=""):
+    def binary(self, base_url: str = "") -> bytes:
         """A binary body ($value) arrives as a base64 string inside the JSON; raises MalformedAnswerError."""
         return batch_binary(self.body, self.origin(base_url))
 
 
-def _fail_all(items, failure):
+def _fail_all(items: list[BatchItem], failure: OutlookError) -> None:
     for item in items:
         item.failure = failure
 
 
-def run_batch(transport, api_base, items):
+def run_batch(transport: ApiTransport, api_base: str, items: list[BatchItem]) -> list[BatchItem]:
     """Sends items (at most MAX_BATCH) and returns them with their answers; retries throttled items.
 
     Raises only what stops the run (an OutlookError whose stops_run is set, such as TransportError or

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any, Callable, Mapping, Optional, Union
 
-from ..auth._auth import build_token_provider
-from ._endpoints import resolve_endpoints
+from ..auth._selection import AuthChoice, choose_auth
+from ._endpoints import Endpoints, resolve_endpoints
 from ..common._errors import ConfigurationError
 from ._photo_client import PhotoClient, dialect_for
 from ..common._redact import Redactor
-from ._transport import ApiTransport, TlsSession, require_requests, tls_verify_setting
+from ._session import TlsSession, require_requests, tls_verify_setting
+from ._transport import ApiTransport
 
 DEFAULT_TIMEOUT = 30.0
 # An hour per request is already far beyond anything the service needs; more is a typo (milliseconds?).
 MAX_TIMEOUT = 3600.0
 
 
-def checked_timeout(params):
+def checked_timeout(params: Mapping[str, Any]) -> float:
     """The timeout option as a float: a finite number of seconds, > 0 and <= MAX_TIMEOUT."""
     value = params.get("timeout")
     if value is None:
@@ -40,7 +42,7 @@ def checked_timeout(params):
     return seconds
 
 
-def checked_tls(params, warn=None):
+def checked_tls(params: Mapping[str, Any], warn: Optional[Callable[[str], None]] = None) -> Union[bool, str]:
     """The verify setting for requests from validate_certs and ca_path, refusing a ca_path that cannot be read."""
     validate_certs = params.get("validate_certs", True)
     if validate_certs is None:
@@ -56,22 +58,43 @@ def checked_tls(params, warn=None):
     return tls_verify_setting(validate_certs, ca_path)
 
 
-def connect(params, redactor=None, warn=None, pool_size=10, retry_policy=None, gate=None):
-    """A PhotoClient for these options.
+class ConnectionSettings:
+    """The checked connection options (cloud, api, api_url, authority_host, validate_certs, ca_path, timeout)."""
+
+    def __init__(self, endpoints: Endpoints, verify: Union[bool, str], timeout: float) -> None:
+        self.endpoints = endpoints
+        self.verify = verify
+        self.timeout = timeout
+
+
+def checked_connection(params: Mapping[str, Any], warn: Optional[Callable[[str], None]] = None) -> ConnectionSettings:
+    """Every connection option checked, nothing sent; a missing requests library is reported first."""
+    require_requests()
+    timeout = checked_timeout(params)
+    verify = checked_tls(params, warn)
+    return ConnectionSettings(resolve_endpoints(params), verify, timeout)
+
+
+def open_client(settings: ConnectionSettings, auth: AuthChoice, redactor: Redactor, pool_size: int = 10, retry_policy: Any = None,
+                gate: Any = None) -> PhotoClient:
+    """A PhotoClient from checked settings and a chosen sign-in method; sends nothing (the first token comes with the first request)."""
+    # Separate sessions: the token endpoint must never see the API bearer token.
+    token_session = TlsSession(verify=settings.verify, timeout=settings.timeout)
+    provider = auth.token_provider(settings.endpoints, token_session)
+    api_session = TlsSession(verify=settings.verify, timeout=settings.timeout, pool_size=pool_size)
+    transport = ApiTransport(api_session, provider, retry_policy=retry_policy, gate=gate, redactor=redactor,
+                             api_base=settings.endpoints.api_base)
+    return PhotoClient(transport, dialect_for(settings.endpoints))
+
+
+def connect(params: Mapping[str, Any], redactor: Optional[Redactor] = None, warn: Optional[Callable[[str], None]] = None,
+            pool_size: int = 10, retry_policy: Any = None, gate: Any = None) -> PhotoClient:
+    """A PhotoClient for these options, every one of them checked before anything is sent.
 
     redactor: the run's _redact.Redactor (a new one if None); every token and every secret read from the
     environment is added to it. warn(msg): module.warn, for choices the user should know about (ignored if None).
-    Every connection option is checked before anything is sent.
     """
-    require_requests()
     redactor = redactor if redactor is not None else Redactor()
-    timeout = checked_timeout(params)
-    verify = checked_tls(params, warn)
-    endpoints = resolve_endpoints(params)
-    # Separate sessions: the token endpoint must never see the API bearer token.
-    token_session = TlsSession(verify=verify, timeout=timeout)
-    provider = build_token_provider(dict(params, timeout=timeout), endpoints, token_session, redactor=redactor, warn=warn)
-    api_session = TlsSession(verify=verify, timeout=timeout, pool_size=pool_size)
-    transport = ApiTransport(api_session, provider, retry_policy=retry_policy, gate=gate, redactor=redactor,
-                             api_base=endpoints.api_base)
-    return PhotoClient(transport, dialect_for(endpoints))
+    settings = checked_connection(params, warn)
+    auth = choose_auth(dict(params, timeout=settings.timeout), redactor=redactor, warn=warn)
+    return open_client(settings, auth, redactor, pool_size=pool_size, retry_policy=retry_policy, gate=gate)

@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from ..common._errors import ConfigurationError
+from ._photo_client import NATIONAL_CLOUDS, require_capabilities
 
 # Microsoft Graph national cloud deployments (graph-photo-api.md section 6).
 GRAPH_CLOUDS = {
@@ -28,7 +30,7 @@ OUTLOOK_V2_RESOURCE = "https://outlook.office.com"
 class Endpoints:
     """Resolved hosts for one module run."""
 
-    def __init__(self, api, api_base, authority_host, resource):
+    def __init__(self, api: str, api_base: str, authority_host: str, resource: str) -> None:
         self.api = api
         self.api_base = api_base.rstrip("/")
         self.authority_host = authority_host.rstrip("/")
@@ -36,33 +38,33 @@ class Endpoints:
         self.resource = resource
 
     @property
-    def scope(self):
+    def scope(self) -> str:
         return self.resource + "/.default"
 
-    def authority(self, tenant):
+    def authority(self, tenant: str) -> str:
         return "%s/%s" % (self.authority_host, tenant.strip("/"))
 
 
-def _with_scheme(url):
+def _with_scheme(url: str) -> str:
     url = url.strip()
     if "://" not in url:
         url = "https://" + url
     return url
 
 
-def resolve_endpoints(params):
+def resolve_endpoints(params: Mapping[str, Any]) -> Endpoints:
+    """The hosts for cloud, api, api_url and authority_host; refuses an unknown cloud, an API the cloud lacks and unusable URLs."""
     cloud = params.get("cloud") or "global"
     if cloud not in GRAPH_CLOUDS:
         raise ConfigurationError("Unknown cloud %r: use one of %s." % (cloud, ", ".join(sorted(GRAPH_CLOUDS))))
     graph_root, login_host = GRAPH_CLOUDS[cloud]
     api = params.get("api") or "graph"
+    if cloud != "global" and not params.get("api_url"):
+        require_capabilities(api, (NATIONAL_CLOUDS,), "cloud", cloud=cloud)
 
     if api == "outlook_v2":
         resource = OUTLOOK_V2_RESOURCE
         default_base = OUTLOOK_V2_RESOURCE + "/api/v2.0"
-        if cloud != "global" and not params.get("api_url"):
-            raise ConfigurationError(
-                "The Outlook REST v2.0 API has no endpoint in the %s cloud: use api=graph, or set api_url." % cloud)
     else:
         resource = graph_root
         default_base = graph_root + "/v1.0"
@@ -74,12 +76,12 @@ def resolve_endpoints(params):
     return Endpoints(api, api_base, authority_host, resource)
 
 
-def _shown(url):
+def _shown(url: str) -> str:
     """url for a message, without any user:password@ part."""
     return re.sub(r"//[^/?#]*@", "//***@", url)
 
 
-def _check_url(name, url):
+def _check_url(name: str, url: str) -> None:
     """Refuses, before any request, URLs that could not work or would send the token somewhere unexpected."""
     shown = _shown(url)
     if not url.lower().startswith("https://"):

@@ -8,86 +8,126 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
 from ._answers import (GRAPH_KEYS, OUTLOOK_V2_KEYS, Origin, PhotoMetadata, json_body, photo_bytes, photo_metadata, photo_sizes,
                        response_origin, users_page)
 from ._batch import MAX_BATCH, BatchItem, run_batch
-from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, is_no_photo
+from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, OutlookError, is_no_photo
+from ..common._users import ME
+
+# What an API can do. Each name below is a capability that API_CAPABILITIES lists per API.
+REMOVE_PHOTO = "remove_photo"        # DELETE .../photo/$value
+BATCH = "batch"                      # JSON batching ($batch), 20 reads per request
+LIST_USERS = "list_users"            # /users, page by page
+PHOTO_SIZES = "photo_sizes"          # /photos, the sizes kept of a photo
+NATIONAL_CLOUDS = "national_clouds"  # a default endpoint outside the worldwide cloud
+
+API_CAPABILITIES = {
+    "graph": frozenset((REMOVE_PHOTO, BATCH, LIST_USERS, PHOTO_SIZES, NATIONAL_CLOUDS)),
+    # The Outlook REST v2.0 service only ever had the photo itself, at one host of the worldwide cloud.
+    "outlook_v2": frozenset(),
+}
+
+# Why a task needs capabilities, and what it is told when the chosen API lacks one (the wording users know).
+API_USES = {
+    "state_absent": "The Outlook REST v2.0 API cannot remove a photo: use api=graph for state=absent.",
+    "remove_photos": "The Outlook REST v2.0 API cannot remove a photo: use api=graph to remove photos.",
+    "all_users_or_sizes": ("all_users and include_sizes need api=graph: the Outlook REST v2.0 API has neither a user list "
+                           "nor /photos."),
+    "list_users": "Listing all users needs api=graph.",
+    "photo_sizes": "Photo sizes need api=graph: the Outlook REST v2.0 API has no /photos.",
+    "cloud": "The Outlook REST v2.0 API has no endpoint in the %(cloud)s cloud: use api=graph, or set api_url.",
+}
 
 
-class GraphDialect:
+def api_can(api: str, capability: str) -> bool:
+    """Whether api (an api option value) has capability; any other value means Graph, as in dialect_for()."""
+    return capability in API_CAPABILITIES.get(api, API_CAPABILITIES["graph"])
+
+
+def require_capabilities(api: str, needed: Iterable[str], use: str, **details: Any) -> None:
+    """The one check of what an API can do: ConfigurationError(API_USES[use] % details) when api lacks any of needed.
+
+    Called with the options before the first request; the client repeats it as a guard for callers that skip it.
+    """
+    if any(not api_can(api, capability) for capability in needed):
+        raise ConfigurationError(API_USES[use] % details if details else API_USES[use])
+
+
+def odata_key(user: str) -> str:
+    """('key') for an OData key segment: a quote is doubled, then the whole key is percent-encoded as one segment."""
+    return "('%s')" % quote(user.replace("'", "''"), safe="")
+
+
+class Dialect:
+    """What differs between the APIs: how a user is addressed, the write method, the metadata keys, the capabilities."""
+
+    name = ""
+    write_method = ""
+    keys: Any = None
+
+    def __init__(self, api_base: str) -> None:
+        self.api_base = api_base
+
+    @property
+    def capabilities(self) -> frozenset:
+        return API_CAPABILITIES[self.name]
+
+    def user_path(self, user: Optional[str]) -> str:
+        """The user's path segment: ME for the signed-in user (None)."""
+        return ME if user is None else self._user_key_path(user)
+
+    def _user_key_path(self, user: str) -> str:
+        raise NotImplementedError
+
+    def photo_url(self, user: Optional[str], value: bool = False) -> str:
+        return self.api_base + self.photo_path(user, value)
+
+    def photo_path(self, user: Optional[str], value: bool = False) -> str:
+        """Path relative to the API root, as $batch items name it."""
+        return "/%s/photo%s" % (self.user_path(user), "/$value" if value else "")
+
+    def parse_metadata(self, body: Any, origin: Optional[Origin] = None) -> Optional[PhotoMetadata]:
+        """PhotoMetadata or None (placeholder); raises MalformedAnswerError."""
+        return photo_metadata(body, origin or Origin(), self.keys)
+
+
+class GraphDialect(Dialect):
     """Microsoft Graph v1.0: /users/{id | userPrincipalName}/photo."""
 
     name = "graph"
     write_method = "PUT"
-    supports_delete = True
+    keys = GRAPH_KEYS
 
-    def __init__(self, api_base):
-        self.api_base = api_base
-
-    def user_path(self, user):
-        if user is None:
-            return "me"
+    def _user_key_path(self, user: str) -> str:
         if user.startswith("$"):
             # Graph reads /users/$x as a system query option; such UPNs must be a key (Graph known issues).
-            return "users('%s')" % quote(user.replace("'", "''"), safe="")
+            return "users" + odata_key(user)
         # One path segment whatever the UPN holds: '#EXT#' would start a fragment, '/' a new segment.
         return "users/" + quote(user, safe="")
 
-    supports_batch = True
-
-    def photo_url(self, user, value=False):
-        return self.api_base + self.photo_path(user, value)
-
-    def photo_path(self, user, value=False):
-        """Path relative to the API root, as $batch items name it."""
-        return "/%s/photo%s" % (self.user_path(user), "/$value" if value else "")
-
-    def sizes_path(self, user):
+    def sizes_path(self, user: Optional[str]) -> str:
         return "/%s/photos" % self.user_path(user)
 
-    def users_url(self, page_size):
+    def users_url(self, page_size: int) -> str:
         return "%s/users?$select=id,userPrincipalName&$top=%d" % (self.api_base, page_size)
 
-    keys = GRAPH_KEYS
 
-    @staticmethod
-    def parse_metadata(body, origin=None):
-        """PhotoMetadata or None (placeholder); raises MalformedAnswerError."""
-        return photo_metadata(body, origin or Origin(), GRAPH_KEYS)
-
-
-class OutlookV2Dialect:
+class OutlookV2Dialect(Dialect):
     """Outlook REST v2.0 (the seed API): /Users('{user_id}')/photo, PascalCase metadata."""
 
     name = "outlook_v2"
     # The seed document's sample request uses PATCH; v2.0 accepts PATCH or PUT.
     write_method = "PATCH"
-    supports_delete = False
-    supports_batch = False
-
-    def __init__(self, api_base):
-        self.api_base = api_base
-
-    def user_path(self, user):
-        if user is None:
-            return "me"
-        # An OData string key: a quote is doubled, then the whole key is percent-encoded as one segment.
-        return "Users('%s')" % quote(user.replace("'", "''"), safe="")
-
-    def photo_url(self, user, value=False):
-        return "%s/%s/photo%s" % (self.api_base, self.user_path(user), "/$value" if value else "")
-
     keys = OUTLOOK_V2_KEYS
 
-    @staticmethod
-    def parse_metadata(body, origin=None):
-        """PhotoMetadata or None (placeholder); raises MalformedAnswerError."""
-        return photo_metadata(body, origin or Origin(), OUTLOOK_V2_KEYS)
+    def _user_key_path(self, user: str) -> str:
+        return "Users" + odata_key(user)
 
 
-def dialect_for(endpoints):
+def dialect_for(endpoints: Any) -> Dialect:
     if endpoints.api == "outlook_v2":
         return OutlookV2Dialect(endpoints.api_base)
     return GraphDialect(endpoints.api_base)
@@ -104,23 +144,29 @@ class PhotoClient:
     raised by the one-user methods and returned as that user's value by the *_many methods.
     """
 
-    def __init__(self, transport, dialect):
+    def __init__(self, transport: Any, dialect: Dialect) -> None:
         self.transport = transport
         self.dialect = dialect
 
-    def get_metadata(self, user) -> PhotoMetadata | None:
+    def get_metadata(self, user: Optional[str]) -> Optional[PhotoMetadata]:
         """PhotoMetadata, or None when the user has no photo (404 no-photo codes or the 1x1 placeholder)."""
         url = self.dialect.photo_url(user)
+        response = self._get_photo(user, url)
+        if response is None:
+            return None
+        origin = response_origin(response, "GET", url)
+        return photo_metadata(json_body(response, origin), origin, self.dialect.keys)
+
+    def _get_photo(self, user: Optional[str], url: str) -> Any:
+        """The answer to GET url, or None when the user has no photo; other errors explained."""
         try:
-            response = self.transport.request("GET", url)
+            return self.transport.request("GET", url)
         except GraphError as exc:
             if is_no_photo(exc):
                 return None
             raise self._explain(exc, user) from None
-        origin = response_origin(response, "GET", url)
-        return photo_metadata(json_body(response, origin), origin, self.dialect.keys)
 
-    def get_metadata_many(self, users):
+    def get_metadata_many(self, users: Iterable[Optional[str]]) -> Dict[Optional[str], Union[PhotoMetadata, None, OutlookError]]:
         """{user: PhotoMetadata | None | OutlookError} for many users, 20 per round trip where the API batches.
 
         A malformed answer is that user's MalformedAnswerError; a failed or malformed $batch answer is the
@@ -128,27 +174,25 @@ class PhotoClient:
         """
         return self._read_many(users, value=False)
 
-    def get_content_many(self, users):
+    def get_content_many(self, users: Iterable[Optional[str]]) -> Dict[Optional[str], Union[bytes, None, OutlookError]]:
         """{user: bytes | None | OutlookError}, batched like get_metadata_many."""
         return self._read_many(users, value=True)
 
-    def get_sizes_many(self, users):
+    def get_sizes_many(self, users: Iterable[Optional[str]]) -> Dict[Optional[str], Union[List[PhotoMetadata], OutlookError]]:
         """{user: [PhotoMetadata per available size] | OutlookError}: the sizes the service keeps (Graph /photos)."""
-        if not self.dialect.supports_batch:
-            raise ConfigurationError("Photo sizes need api=graph: the Outlook REST v2.0 API has no /photos.")
+        require_capabilities(self.dialect.name, (PHOTO_SIZES, BATCH), "photo_sizes")
         found = {}
         for group, items in self._batches(users, self.dialect.sizes_path):
             for user, item in zip(group, items):
                 found[user] = self._batch_answer(user, item, self._read_sizes, no_photo=[])
         return found
 
-    def list_users(self, page_size=999):
+    def list_users(self, page_size: int = 999) -> Iterator[Tuple[str, Optional[str]]]:
         """Every user of the tenant as (object id, user principal name), following @odata.nextLink.
 
         A malformed page raises MalformedAnswerError; so does a nextLink that leads back to a page already read.
         """
-        if not self.dialect.supports_batch:
-            raise ConfigurationError("Listing all users needs api=graph.")
+        require_capabilities(self.dialect.name, (LIST_USERS,), "list_users")
         url = self.dialect.users_url(page_size)
         visited = set()
         while url:
@@ -172,7 +216,7 @@ class PhotoClient:
         return item.origin(self.dialect.api_base)
 
     def _read_many(self, users, value):
-        if not self.dialect.supports_batch:
+        if BATCH not in self.dialect.capabilities:
             return {user: self._read_one(user, value) for user in users}
         read = self._read_binary if value else self._read_metadata
         found = {}
@@ -211,27 +255,23 @@ class PhotoClient:
             return no_photo
         return self._explain(error, user)
 
-    def get_content(self, user):
+    def get_content(self, user: Optional[str]) -> Optional[bytes]:
         """The stored image bytes, or None when there is none; an empty 200 body is a MalformedAnswerError."""
         url = self.dialect.photo_url(user, value=True)
-        try:
-            response = self.transport.request("GET", url)
-        except GraphError as exc:
-            if is_no_photo(exc):
-                return None
-            raise self._explain(exc, user) from None
+        response = self._get_photo(user, url)
+        if response is None:
+            return None
         return photo_bytes(response, response_origin(response, "GET", url))
 
-    def put_content(self, user, data, content_type):
+    def put_content(self, user: Optional[str], data: bytes, content_type: str) -> None:
         try:
             self.transport.request(self.dialect.write_method, self.dialect.photo_url(user, value=True),
                                    data=data, headers={"Content-Type": content_type})
         except GraphError as exc:
             raise self._explain(exc, user) from None
 
-    def delete_content(self, user):
-        if not self.dialect.supports_delete:
-            raise ConfigurationError("The Outlook REST v2.0 API cannot remove a photo: use api=graph for state=absent.")
+    def delete_content(self, user: Optional[str]) -> None:
+        require_capabilities(self.dialect.name, (REMOVE_PHOTO,), "state_absent")
         try:
             self.transport.request("DELETE", self.dialect.photo_url(user, value=True))
         except GraphError as exc:

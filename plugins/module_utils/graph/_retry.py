@@ -12,12 +12,13 @@ import email.utils
 import math
 import random
 import time
+from typing import Any, Callable
 
 # Throttling and transient gateway errors; Graph asks clients to retry these (graph-photo-api.md section 5).
 RETRY_STATUSES = frozenset((429, 503, 504))
 
 
-def parse_retry_after(value, now=None):
+def parse_retry_after(value: Any, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: integer or fractional seconds, or an HTTP-date.
 
     Returns None when the header is missing or unreadable, so the caller falls back to backoff; never raises,
@@ -56,8 +57,9 @@ class RetryPolicy:
     more than the remaining time budget the request gives up instead of retrying early.
     """
 
-    def __init__(self, max_attempts=6, base_delay=0.5, max_delay=30.0, max_total=120.0,
-                 sleep=time.sleep, clock=time.monotonic, rand=random.random, wall_clock=time.time):
+    def __init__(self, max_attempts: int = 6, base_delay: float = 0.5, max_delay: float = 30.0, max_total: float = 120.0,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 rand: Callable[[], float] = random.random, wall_clock: Callable[[], float] = time.time) -> None:
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -67,26 +69,26 @@ class RetryPolicy:
         self.rand = rand
         self.wall_clock = wall_clock
 
-    def backoff(self, attempt):
+    def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based) when the server gave no Retry-After."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         # Half fixed, half random: spreads parallel clients without ever retrying instantly.
         return ceiling / 2 + self.rand() * ceiling / 2
 
-    def start(self):
+    def start(self) -> RetryState:
         return RetryState(self)
 
 
 class RetryState:
     """The retry budget of one logical request."""
 
-    def __init__(self, policy):
+    def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
         self.attempt = 0
         self.started = policy.clock()
         self.waited = 0.0
 
-    def next_delay(self, retry_after=None):
+    def next_delay(self, retry_after: Any = None) -> float | None:
         """Delay before the next attempt, or None when the budget is spent (give up)."""
         self.attempt += 1
         policy = self.policy
@@ -99,6 +101,6 @@ class RetryState:
             return None
         return delay
 
-    def wait(self, delay):
+    def wait(self, delay: float) -> None:
         self.waited += delay
         self.policy.sleep(delay)

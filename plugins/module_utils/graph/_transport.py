@@ -4,90 +4,38 @@
 
 # PRIVATE: for use inside this collection only; the API may change without notice.
 
-"""HTTP over one keep-alive requests.Session: TLS settings, bearer token, retries, typed errors.
+"""Sending one API request: retries, token refresh, redirects by hand, typed and redacted errors.
 
-This and the token library it feeds (msal) are the only code that opens connections.
+The connection itself is _session's TlsSession; where the token may go is _origin's; how many requests run
+at once is _gate's. Those names are importable from here too (ApiTransport's callers build them together).
 """
 
 from __future__ import annotations
 
 import http.client
-import json
-import re
 import threading
-import time
-import traceback
-from urllib.parse import urljoin
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..common._errors import (AuthenticationError, ConfigurationError, GraphError, MalformedAnswerError, MissingLibraryError, OutlookError,
-                      TransportError)
+from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, OutlookError, TransportError
 from ..common._redact import Redactor
-from ._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from ._answers import error_answer, text_or_number
+from ._gate import AdaptiveGate
+from ._origin import REDIRECT_STATUSES, ForeignOrigin, OriginRules, url_origin
+from ._retry import RETRY_STATUSES, RetryPolicy, RetryState, parse_retry_after
+from ._session import HAS_REQUESTS, BearerAuth, TlsSession, require_requests, tls_verify_setting
 
-try:
+if HAS_REQUESTS:
     import requests
     import urllib3.exceptions
-    from requests.adapters import HTTPAdapter
-    from requests.auth import AuthBase
-    from urllib3.util import parse_url
-except ImportError:
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-    AuthBase = object
-    _SessionBase = object
-else:
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
-    _SessionBase = requests.Session
 
-USER_AGENT = "o365.outlook-ansible/0.1.0"
+if TYPE_CHECKING:
+    from requests import Response
 
-# Redirects this module follows itself (never requests' automatic ones), at most MAX_REDIRECTS per request.
-REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
-MAX_REDIRECTS = 5
+__all__ = ["AdaptiveGate", "ApiTransport", "RequestError", "TlsSession", "require_requests", "tls_failure_is_transient",
+           "tls_verify_setting"]
+
 # Longest text taken from an error body or a library exception; secrets are redacted before the cut.
 ERROR_TEXT_LIMIT = 200
-# Error bodies longer than this are not parsed as JSON (their text is still redacted and cut).
-_MAX_JSON_ERROR_BODY = 1 << 20
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-# RFC 6750 allows only visible ASCII in a bearer token; anything else would break (or inject) headers.
-_TOKEN_CHARS = re.compile(r"\A[\x21-\x7e]+\Z")
-
-
-def require_requests():
-    if not HAS_REQUESTS:
-        raise MissingLibraryError("requests is needed to talk to the API", "requests", REQUESTS_IMPORT_ERROR)
-
-
-def url_origin(url):
-    """(scheme, host, port) that requests will connect to for url, default ports filled in; None if unreadable.
-
-    Parsed with urllib3, the parser the connection pool itself uses: urllib.parse reads some URLs
-    (https://evil.example\\@graph.microsoft.com/) as another host than the one actually contacted.
-    """
-    if not isinstance(url, str):
-        return None
-    try:
-        parsed = parse_url(url)
-    except (ValueError, TypeError, UnicodeError):  # LocationParseError is a ValueError
-        return None
-    scheme = (parsed.scheme or "").lower()
-    host = (parsed.host or "").lower()
-    if not scheme or not host:
-        return None
-    return (scheme, host, parsed.port or _DEFAULT_PORTS.get(scheme))
-
-
-def origin_text(origin):
-    return "%s://%s:%s" % origin
-
-
-class _ForeignOrigin(Exception):
-    """Raised by BearerAuth, before a token is attached, for a request outside the allowed origin."""
-
-    def __init__(self, url):
-        super().__init__("refused to sign a request outside api_url's origin")
-        self.url = url
 
 
 class RequestError(TransportError):
@@ -98,196 +46,23 @@ class RequestError(TransportError):
     stops_run = False
 
 
-class TlsSession(_SessionBase):
-    """A Session whose TLS settings always apply and that never leaks credentials.
-
-    - verify is passed per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
-      (psf/requests#3829), which would silently ignore ca_path and validate_certs.
-    - On an automatic redirect (the token session; ApiTransport follows redirects itself) the Authorization
-      header is dropped when the host changes, an https to http redirect is refused, and ~/.netrc is never
-      consulted (requests would otherwise put netrc credentials on the redirected request).
-    """
-
-    def __init__(self, verify=True, timeout=30.0, pool_size=10):
-        super().__init__()
-        self.verify = verify
-        self.default_timeout = timeout
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-        self.mount("https://", adapter)
-        self.mount("http://", adapter)
-        self.headers["User-Agent"] = USER_AGENT
-
-    def request(self, method, url, *args, **kwargs):  # pylint: disable=arguments-differ
-        if kwargs.get("verify") is None:
-            kwargs["verify"] = self.verify
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.default_timeout
-        return super().request(method, url, *args, **kwargs)
-
-    def resolve_redirects(self, resp, req, *args, yield_requests=False, **kwargs):  # pylint: disable=arguments-differ
-        if yield_requests:
-            # With allow_redirects=False requests still prepares the next request (for Response.next, unused here):
-            # a hostile Location would raise from that, and the redirect checks belong to ApiTransport.
-            return iter(())
-        return super().resolve_redirects(resp, req, *args, **kwargs)
-
-    def rebuild_auth(self, prepared_request, response):
-        # Called for every automatic redirect before it is sent: the place to refuse a downgrade.
-        if (url_origin(response.request.url) or ("",))[0] == "https" and (url_origin(prepared_request.url) or ("",))[0] != "https":
-            # A RequestException is an OSError, which the token providers already turn into AuthenticationError.
-            raise requests.exceptions.InvalidSchema("refused a redirect from https to a URL that is not https")
-        if "Authorization" in prepared_request.headers and self.should_strip_auth(response.request.url, prepared_request.url):
-            del prepared_request.headers["Authorization"]
-
-
-def tls_verify_setting(validate_certs, ca_path):
-    if not validate_certs:
-        return False
-    return ca_path or True
-
-
-class BearerAuth(AuthBase):
-    """Sets the token at send time. Being the session's auth also keeps requests from using ~/.netrc.
-
-    With an origin, it is the last check before the token is attached: a request elsewhere is refused on the
-    URL exactly as requests prepared it. Every token it sends is registered with the redactor.
-    """
-
-    def __init__(self, token_provider, origin=None, redactor=None):
-        self.token_provider = token_provider
-        self.origin = origin
-        self.redactor = redactor
-        self._registered = None
-
-    def __call__(self, request):
-        if self.origin is not None and url_origin(request.url) != self.origin:
-            raise _ForeignOrigin(request.url)
-        token = self.token_provider.token()
-        if not isinstance(token, str) or not _TOKEN_CHARS.match(token):
-            # Never shown: a broken token may still be most of a real one.
-            raise AuthenticationError("The access token is empty or contains spaces, control or non-ASCII characters, so it "
-                                      "cannot be sent in an HTTP header: check access_token, or the token service's answer.")
-        if self.redactor is not None and token != self._registered:
-            self.redactor.add(token)
-            self._registered = token
-        request.headers["Authorization"] = "Bearer " + token
-        return request
-
-
-def _text_or_number(value):
-    """A JSON scalar as text; None for anything else (objects, lists, booleans, null)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _body_text(response):
-    try:
-        content = response.content or b""
-    except Exception:  # pylint: disable=broad-except
-        # Error texts are built while another error is being reported: they must never raise.
-        return ""
-    if not isinstance(content, bytes):
-        return ""
-    encoding = None
-    try:
-        encoding = response.encoding
-    except Exception:  # pylint: disable=broad-except
-        pass
-    try:
-        return content.decode(encoding or "utf-8", errors="replace")
-    except (LookupError, TypeError, ValueError):
-        return content.decode("utf-8", errors="replace")
-
-
-def _error_from_response(response, method, url, redactor=None):
+def _error_from_response(response: Response, method: str, url: str, redactor: Redactor | None = None) -> GraphError:
     """The GraphError for an error answer, whatever its body; every text is redacted before it is cut."""
     redactor = redactor if redactor is not None else Redactor()
-    text = _body_text(response)
-    body = None
-    if text.strip() and len(text) <= _MAX_JSON_ERROR_BODY:
-        try:
-            body = json.loads(text)
-        except (ValueError, RecursionError):
-            body = None
-    code = message = request_id = None
-    envelope = False
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            envelope = True
-            code = _text_or_number(error.get("code"))
-            message = _text_or_number(error.get("message"))
-            inner = error.get("innerError", error.get("innererror"))
-            if isinstance(inner, dict):
-                request_id = _text_or_number(inner.get("request-id"))
-        elif isinstance(error, str):
-            # The OAuth shape: {"error": "invalid_token", "error_description": "..."}
-            envelope = True
-            code = error
-            message = _text_or_number(body.get("error_description"))
-    if not envelope and text.strip():
-        message = text
-    headers = getattr(response, "headers", None) or {}
-    request_id = request_id or _text_or_number(headers.get("request-id"))
-    retry_after = _text_or_number(headers.get("Retry-After"))
-    message = redactor.shorten(message.strip(), ERROR_TEXT_LIMIT) if message and message.strip() else None
-    return GraphError(response.status_code, redactor.shorten(code, 100), message, request_id=redactor.shorten(request_id, 100),
-                      method=method, url=redactor.redact(url), retry_after=redactor.shorten(retry_after, 100))
-
-
-class AdaptiveGate:
-    """Limits requests in flight across worker threads, and slows everyone down when the service throttles.
-
-    Additive increase, multiplicative decrease: a 429 halves the number of requests allowed at once and
-    holds every new request until its Retry-After has passed; each run of successes gives one slot back,
-    up to the configured limit. So a throttling tenant is not hammered by the other workers.
-    """
-
-    def __init__(self, limit, sleep=time.sleep, clock=time.monotonic):
-        self.limit = max(1, int(limit))
-        self.allowed = self.limit
-        self.in_flight = 0
-        self.not_before = 0.0
-        self.successes = 0
-        self.sleep = sleep
-        self.clock = clock
-        self._cond = threading.Condition()
-
-    def acquire(self):
-        with self._cond:
-            while self.in_flight >= self.allowed:
-                self._cond.wait()
-            self.in_flight += 1
-            pause = self.not_before - self.clock()
-        if pause > 0:
-            self.sleep(pause)
-
-    def release(self, throttled=False, retry_after=None):
-        with self._cond:
-            self.in_flight -= 1
-            if throttled:
-                self.allowed = max(1, self.allowed // 2)
-                self.successes = 0
-                self.not_before = max(self.not_before, self.clock() + (retry_after or 0.0))
-            else:
-                self.successes += 1
-                if self.allowed < self.limit and self.successes >= self.allowed * 4:
-                    self.allowed += 1
-                    self.successes = 0
-            self._cond.notify_all()
+    said = error_answer(response)
+    message = redactor.shorten(said.message.strip(), ERROR_TEXT_LIMIT) if said.message and said.message.strip() else None
+    return GraphError(response.status_code, redactor.shorten(said.code, 100), message, request_id=redactor.shorten(said.request_id, 100),
+                      method=method, url=redactor.redact(url), retry_after=redactor.shorten(said.retry_after, 100))
 
 
 class _Stats:
     """Request counters shared by the worker threads."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.values = {"requests": 0, "retries": 0, "throttled": 0}
 
-    def add(self, name, amount=1):
+    def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self.values[name] = self.values.get(name, 0) + amount
 
@@ -311,7 +86,8 @@ _TRANSIENT_TLS_MARKERS = ("EOF occurred in violation of protocol", "UNEXPECTED_E
                           "Connection aborted", "RemoteDisconnected", "Broken pipe", "timed out")
 
 
-def tls_failure_is_transient(exc):
+def tls_failure_is_transient(exc: BaseException) -> bool:
+    """True when a TLS error is a cut connection worth retrying, False for a certificate or protocol problem."""
     text = str(exc)
     return not any(marker in text for marker in ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed")) and \
         any(marker in text for marker in _TRANSIENT_TLS_MARKERS)
@@ -323,12 +99,14 @@ class ApiTransport:
     With api_base, the token only ever goes to api_base's scheme, host and port: a request for another origin
     (a @odata.nextLink, a redirect) is refused before anything is sent. Redirects are followed here, never by
     requests: at most MAX_REDIRECTS, only to https and only to that origin (the request's own without api_base).
+    token_provider: any object with token(), refresh() and can_refresh.
 
     request() raises only GraphError, TransportError (RequestError for one broken request),
     MalformedAnswerError, AuthenticationError or MissingLibraryError; their texts go through the redactor.
     """
 
-    def __init__(self, session, token_provider, retry_policy=None, gate=None, redactor=None, api_base=None):
+    def __init__(self, session: TlsSession, token_provider: Any, retry_policy: RetryPolicy | None = None, gate: AdaptiveGate | None = None,
+                 redactor: Redactor | None = None, api_base: str | None = None) -> None:
         require_requests()
         self.redactor = redactor if redactor is not None else Redactor()
         self.api_base = api_base
@@ -337,6 +115,7 @@ class ApiTransport:
             self.origin = url_origin(api_base)
             if self.origin is None:
                 raise ConfigurationError("api_url %r is not a URL the module can use." % self.redactor.shorten(api_base, ERROR_TEXT_LIMIT))
+        self._origin_rules = OriginRules(self.origin, self._shown)
         self.session = session
         self.session.auth = BearerAuth(token_provider, origin=self.origin, redactor=self.redactor)
         self.token_provider = token_provider
@@ -346,14 +125,15 @@ class ApiTransport:
         self._token_lock = threading.Lock()
 
     @property
-    def stats(self):
+    def stats(self) -> dict:
+        """A copy of the counters: requests, retries, throttled, and any added with count()."""
         return dict(self._stats.values)
 
-    def count(self, name, amount=1):
+    def count(self, name: str, amount: int = 1) -> None:
         self._stats.add(name, amount)
 
-    def _send(self, method, url, data, headers, json_body):
-        # allow_redirects=False: requests would follow to any host and from https to http (see _redirect).
+    def _send(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any) -> Response:
+        # allow_redirects=False: requests would follow to any host and from https to http (see OriginRules.follow).
         if self.gate is None:
             return self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=False)
         self.gate.acquire()
@@ -372,106 +152,59 @@ class ApiTransport:
         finally:
             self.gate.release(throttled, retry_after)
 
-    def _refresh_token(self, rejected_header):
+    def _refresh_token(self, rejected_header: str) -> None:
         # Several workers may see the same expired token: only the first one fetches a new token.
         with self._token_lock:
             if rejected_header == "Bearer " + self.token_provider.token():
                 self.token_provider.refresh()
 
-    def _shown(self, url):
+    def _shown(self, url: str) -> str:
         return self.redactor.shorten(url, ERROR_TEXT_LIMIT)
 
-    def _elsewhere(self, what, target_origin, reference):
-        """The problem text for a URL outside the allowed origin: names both origins, never the token."""
-        if self.origin is not None:
-            allowed = "api_url's host %s" % origin_text(self.origin)
-        else:
-            allowed = "the request's own host %s" % origin_text(reference)
-        where = ("on " + origin_text(target_origin)) if target_origin else "an address that cannot be read"
-        return "%s (%s), but the token is only sent to %s; check api_url or the proxy" % (what, where, allowed)
-
-    def _refuse_unsent(self, method, url, target_origin):
-        problem = self._elsewhere("the service pointed there", target_origin, self.origin)
-        error = MalformedAnswerError(problem, method=method, url=self._shown(url))
-        # Nothing answered at url, nothing was sent there: the link came from an earlier answer (@odata.nextLink).
-        error.msg = "%s %s was not sent: %s" % (method, self._shown(url), problem)
-        return error
-
-    def _check_origin(self, method, url):
-        if self.origin is None:
-            return
-        target_origin = url_origin(url)
-        if target_origin != self.origin:
-            raise self._refuse_unsent(method, url, target_origin)
-
-    def _redirect(self, response, method, url, data, headers, json_body, hops):
-        """The next (method, url, data, headers, json_body) for a 3xx answer; refuses what must not be followed."""
-        status = response.status_code
-        request_id = _text_or_number(response.headers.get("request-id"))
-        location = response.headers.get("Location")
-        response.close()
+    def _failure(self, kind: Callable[..., TransportError], method: str, url: str, what: str, exc: BaseException) -> TransportError:
         shown = self._shown(url)
-        if not location or not location.strip():
-            raise MalformedAnswerError("HTTP %d without a Location header" % status, method=method, url=shown, request_id=request_id)
-        if hops >= MAX_REDIRECTS:
-            raise MalformedAnswerError("more than %d redirects in a row" % MAX_REDIRECTS, method=method, url=shown, request_id=request_id)
-        try:
-            target = urljoin(url, location.strip())
-        except ValueError:
-            target = location
-        target_origin = url_origin(target)
-        reference = self.origin or url_origin(url)
-        if target_origin is not None and target_origin[0] != "https":
-            raise MalformedAnswerError("a redirect to %s, which is not https: refused, nothing was sent there" % self._shown(target),
-                                       method=method, url=shown, request_id=request_id)
-        if target_origin is None or target_origin != reference:
-            raise MalformedAnswerError(self._elsewhere("a redirect (HTTP %d) to %s" % (status, self._shown(target)), target_origin, reference),
-                                       method=method, url=shown, request_id=request_id)
-        if status == 303 and method not in ("GET", "HEAD"):
-            # "See Other": the write was handled and its result is at Location, to be read with GET (RFC 9110 15.4.4).
-            # 301 and 302 keep the method and body, which RFC 9110 allows, so a PUT is never silently turned into a GET.
-            headers = {k: v for k, v in (headers or {}).items() if k.lower() not in ("content-type", "content-length")}
-            return "GET", target, None, headers, None
-        return method, target, data, headers, json_body
+        return kind("%s %s %s: %s" % (method, shown, what, _describe(exc, self.redactor)), method=method, url=shown)
 
-    def request(self, method, url, data=None, headers=None, json_body=None):
+    def _retry_dropped(self, retry: RetryState, exc: BaseException, method: str, url: str) -> None:
+        """Waits before another attempt after a broken connection; TransportError once the budget is spent."""
+        delay = retry.next_delay()
+        if delay is None:
+            raise self._failure(TransportError, method, url, "failed after %d attempts" % retry.attempt, exc) from None
+        self._wait(retry, delay)
+
+    def _attempt(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, retry: RetryState) -> Response | None:
+        """The answer to one attempt; None when the connection broke and another attempt is due (already waited for)."""
+        self._stats.add("requests")
+        try:
+            return self._send(method, url, data, headers, json_body)
+        except OutlookError:
+            raise  # from the token provider: already typed
+        except ForeignOrigin as exc:
+            # The URL as requests prepared it leads elsewhere although url_origin(url) did not say so.
+            raise self._origin_rules.refuse_unsent(method, url, url_origin(exc.url)) from None
+        except _TLS as exc:
+            if not tls_failure_is_transient(exc):
+                # A certificate problem does not fix itself: fail at once.
+                raise self._failure(TransportError, method, url, "failed", exc) from None
+            self._retry_dropped(retry, exc, method, url)
+        except _DROPPED as exc:
+            self._retry_dropped(retry, exc, method, url)
+        except Exception as exc:  # pylint: disable=broad-except
+            # InvalidURL, InvalidHeader, UnicodeError from an odd URL, a library bug...: the caller gets a typed
+            # error for this request, never a raw exception.
+            raise self._failure(RequestError, method, url, "could not be completed", exc) from None
+        return None
+
+    def request(self, method: str, url: str, data: Any = None, headers: dict | None = None, json_body: Any = None) -> Response:
         """Returns the successful (2xx) response; raises GraphError, TransportError, MalformedAnswerError or AuthenticationError."""
-        self._check_origin(method, url)
+        self._origin_rules.check(method, url)
         retry = self.retry_policy.start()
         refreshed = False
         hops = 0
         while True:
-            self._stats.add("requests")
-            try:
-                response = self._send(method, url, data, headers, json_body)
-            except OutlookError:
-                raise  # from the token provider: already typed
-            except _ForeignOrigin as exc:
-                # The URL as requests prepared it leads elsewhere although url_origin(url) did not say so.
-                raise self._refuse_unsent(method, url, url_origin(exc.url)) from None
-            except _TLS as exc:
-                if not tls_failure_is_transient(exc):
-                    # A certificate problem does not fix itself: fail at once.
-                    raise TransportError("%s %s failed: %s" % (method, self._shown(url), _describe(exc, self.redactor)),
-                                         method=method, url=self._shown(url)) from None
-                delay = retry.next_delay()
-                if delay is None:
-                    raise TransportError("%s %s failed after %d attempts: %s" % (method, self._shown(url), retry.attempt, _describe(exc, self.redactor)),
-                                         method=method, url=self._shown(url)) from None
-                self._wait(retry, delay)
+            response = self._attempt(method, url, data, headers, json_body, retry)
+            if response is None:
                 continue
-            except _DROPPED as exc:
-                delay = retry.next_delay()
-                if delay is None:
-                    raise TransportError("%s %s failed after %d attempts: %s" % (method, self._shown(url), retry.attempt, _describe(exc, self.redactor)),
-                                         method=method, url=self._shown(url)) from None
-                self._wait(retry, delay)
-                continue
-            except Exception as exc:  # pylint: disable=broad-except
-                # InvalidURL, InvalidHeader, UnicodeError from an odd URL, a library bug...: the caller gets a typed
-                # error for this request, never a raw exception.
-                raise RequestError("%s %s could not be completed: %s" % (method, self._shown(url), _describe(exc, self.redactor)),
-                                   method=method, url=self._shown(url)) from None
             status = response.status_code
             if status == 401 and not refreshed and self.token_provider.can_refresh:
                 # An expired or revoked token: get a new one once, then retry the same request.
@@ -490,7 +223,7 @@ class ApiTransport:
                 self._wait(retry, delay)
                 continue
             if status in REDIRECT_STATUSES:
-                method, url, data, headers, json_body = self._redirect(response, method, url, data, headers, json_body, hops)
+                method, url, data, headers, json_body = self._origin_rules.follow(response, (method, url, data, headers, json_body), hops)
                 hops += 1
                 continue
             if status >= 400:
@@ -498,15 +231,15 @@ class ApiTransport:
             if not 200 <= status < 300:
                 # 1xx, 304 and other 3xx were never asked for: their body is not the resource.
                 raise MalformedAnswerError("HTTP %d, which is not an answer to this request" % status, method=method,
-                                           url=self._shown(url), request_id=_text_or_number(response.headers.get("request-id")))
+                                           url=self._shown(url), request_id=text_or_number(response.headers.get("request-id")))
             return response
 
-    def _wait(self, retry, delay):
+    def _wait(self, retry: RetryState, delay: float) -> None:
         self._stats.add("retries")
         retry.wait(delay)
 
 
-def _describe(exc, redactor=None):
+def _describe(exc: BaseException, redactor: Redactor | None = None) -> str:
     """A short reason for a connection failure, without the long urllib3 wrapper chain; secrets redacted."""
     redactor = redactor if redactor is not None else Redactor()
     try:

@@ -13,8 +13,13 @@ compares what they show; auto tries the cheap exact check first.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._image import MAX_IMAGE_PIXELS
 from ._pillow import UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 # Both images are scaled to this square before comparing: big enough to tell two faces apart,
 # small enough that the service's resizing and JPEG noise average out.
@@ -34,13 +39,13 @@ class Verdict:
 
     __slots__ = ("same", "method", "distance")
 
-    def __init__(self, same, method, distance=None):
+    def __init__(self, same: bool, method: str, distance: float | None = None) -> None:
         self.same = same
         self.method = method
         self.distance = distance
 
 
-def _decode_rgb(data):
+def _decode_rgb(data: bytes) -> Image:
     """RGB pixels with transparent areas white (how clients show them); UndecodableImage if data is not a whole
     image within MAX_IMAGE_PIXELS (checked from the header, before decoding)."""
     image = decode_image(data, MAX_IMAGE_PIXELS)
@@ -51,7 +56,7 @@ def _decode_rgb(data):
         raise UndecodableImage(str(exc) or type(exc).__name__) from None
 
 
-def pixel_distance(wanted, current):
+def pixel_distance(wanted: bytes, current: bytes) -> float | None:
     """Mean absolute difference (0-255) of two encoded images, or None if they cannot be the same picture.
 
     The current photo comes from the service: whatever it holds (a bomb, a truncated or hostile file) is None,
@@ -77,7 +82,8 @@ def pixel_distance(wanted, current):
     return sum(means) / len(means)
 
 
-def compare_photos(wanted, wanted_sha256, current, current_sha256, mode="auto", tolerance=DEFAULT_PIXEL_TOLERANCE):
+def compare_photos(wanted: bytes, wanted_sha256: str, current: bytes | None, current_sha256: str | None, mode: str = "auto",
+                   tolerance: float = DEFAULT_PIXEL_TOLERANCE) -> Verdict:
     """Verdict for the wanted bytes against the current ones (current may be None: no photo)."""
     if current is None:
         return Verdict(False, "none")

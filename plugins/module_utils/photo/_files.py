@@ -14,6 +14,7 @@ import os
 import re
 
 from ..common._errors import ConfigurationError
+from ..common._users import shown_user
 from ._image import sniff_format
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]+")
@@ -26,14 +27,14 @@ _KEY_HASH_DIGITS = 12
 _HASH_SEPARATOR = "~"
 
 
-def safe_file_stem(user):
+def safe_file_stem(user: str | None) -> str:
     """A file name stem, unique per user key, that can never leave its folder.
 
     Path separators, '..', '#', '?', control and non-ASCII characters all become '_', a leading dot is dropped
     (never hidden or relative) and long keys are cut. Whenever that changed the key, a short hash of the exact
     key is added, so `a/b@x`, `a\\b@x` and `a_b@x` (or two keys that share their first characters) never share a file.
     """
-    key = user if user is not None else "me"
+    key = shown_user(user)
     stem = _UNSAFE.sub("_", key).strip("._") or "user"
     if stem == key and len(stem) <= MAX_NAME:
         return stem
@@ -41,13 +42,13 @@ def safe_file_stem(user):
     return "%s%s%s" % (stem[:MAX_NAME], _HASH_SEPARATOR, digest)
 
 
-def refuse_symlink(path, option):
+def refuse_symlink(path: str, option: str) -> None:
     """ConfigurationError when path is a symbolic link: a file we write must never write through one."""
     if os.path.islink(path):
         raise ConfigurationError("%s: %s is a symbolic link; refusing to write through it." % (option, path))
 
 
-def check_writable_dir(path, option):
+def check_writable_dir(path: str, option: str) -> None:
     """Refuse, before any request, a folder that cannot be used: not a folder, or not writable (it or the nearest
     existing parent when it does not exist yet, since it is created on first use)."""
     probe = path
@@ -63,11 +64,11 @@ def check_writable_dir(path, option):
             option, path, probe))
 
 
-def image_extension(data):
+def image_extension(data: bytes) -> str:
     return _EXTENSIONS.get(sniff_format(data) or "", "bin")
 
 
-def save_backup(backup_dir, user, data, now=None):
+def save_backup(backup_dir: str, user: str | None, data: bytes, now: datetime.datetime | None = None) -> str:
     """Writes data to backup_dir/<user>.<UTC timestamp>.<ext> without overwriting anything; returns the path."""
     if now is None:
         now = datetime.datetime.now(datetime.timezone.utc)

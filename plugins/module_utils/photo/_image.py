@@ -20,9 +20,16 @@ import os
 import stat
 import struct
 import zlib
+from typing import TYPE_CHECKING, Tuple
 
 from ..common._errors import SourceImageError
 from ._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+# (width, height) in pixels, from a file's header.
+Dimensions = Tuple[int, int]
 
 # "The size of the photo you can update to is limited to 4 MB." (graph-photo-api.md section 3)
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
@@ -47,7 +54,7 @@ _JPEG_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xC
 _JPEG_STANDALONE = frozenset([0x01, 0xD8] + list(range(0xD0, 0xD8)))
 
 
-def sniff_format(data):
+def sniff_format(data: bytes) -> str | None:
     """The image format from magic bytes: jpeg, png, gif, bmp, webp, tiff, heic, or None."""
     if data[:3] == b"\xff\xd8\xff":
         return "jpeg"
@@ -66,7 +73,7 @@ def sniff_format(data):
     return None
 
 
-def jpeg_dimensions(data):
+def jpeg_dimensions(data: bytes) -> Dimensions | None:
     """(width, height) from the first start-of-frame segment, or None if the header is broken."""
     pos = 2
     size = len(data)
@@ -94,7 +101,7 @@ def jpeg_dimensions(data):
     return None
 
 
-def _jpeg_scan_end(data, pos):
+def _jpeg_scan_end(data: bytes, pos: int) -> int:
     """Where the entropy-coded data that starts at pos ends: the position of the next marker, or -1 if the data
     runs to the end of the file. Inside it 0xFF is followed by 0x00 (a stuffed byte) or a restart marker."""
     size = len(data)
@@ -111,7 +118,7 @@ def _jpeg_scan_end(data, pos):
             return pos
 
 
-def jpeg_structure_problem(data):
+def jpeg_structure_problem(data: bytes) -> str | None:
     """None when the JPEG's markers run from SOI through a frame header and at least one scan to the end-of-image
     marker (bytes after it are tolerated: cameras append data there); else the problem, in a few words."""
     if data[:2] != b"\xff\xd8":
@@ -160,14 +167,14 @@ def jpeg_structure_problem(data):
             return "its image data ends without an end-of-image marker (FFD9): the file is cut short"
 
 
-def png_dimensions(data):
+def png_dimensions(data: bytes) -> Dimensions | None:
     if len(data) < 24 or data[12:16] != b"IHDR":
         return None
     width, height = struct.unpack(">II", data[16:24])
     return (width, height) if width and height else None
 
 
-def png_structure_problem(data):
+def png_structure_problem(data: bytes) -> str | None:
     """None when the PNG's chunks run from IHDR to IEND, each within the file and with a correct CRC, with at
     least one IDAT (bytes after IEND are tolerated, as decoders do); else the problem, in a few words."""
     if data[:8] != _PNG_SIGNATURE:
@@ -195,7 +202,7 @@ def png_structure_problem(data):
         pos = end
 
 
-def structure_problem(data, image_format):
+def structure_problem(data: bytes, image_format: str | None) -> str | None:
     """The structural problem of a JPEG or PNG file, or None."""
     if image_format == "jpeg":
         return jpeg_structure_problem(data)
@@ -205,19 +212,21 @@ def structure_problem(data, image_format):
 
 
 class ImageInfo:
+    """What a JPEG or PNG header says: its format and dimensions."""
+
     __slots__ = ("image_format", "width", "height")
 
-    def __init__(self, image_format, width, height):
+    def __init__(self, image_format: str, width: int, height: int) -> None:
         self.image_format = image_format
         self.width = width
         self.height = height
 
     @property
-    def content_type(self):
+    def content_type(self) -> str | None:
         return CONTENT_TYPES.get(self.image_format)
 
 
-def inspect_image(data):
+def inspect_image(data: bytes) -> ImageInfo | None:
     """ImageInfo for a JPEG or PNG; None for other or unreadable data."""
     image_format = sniff_format(data)
     if image_format == "jpeg":
@@ -237,7 +246,7 @@ class SourceImage:
     conversion says what was done to the file to make it acceptable (None when sent as is).
     """
 
-    def __init__(self, path, data, info, conversion=None):
+    def __init__(self, path: str, data: bytes, info: ImageInfo, conversion: str | None = None) -> None:
         self.path = path
         self.data = data
         self.info = info
@@ -245,15 +254,15 @@ class SourceImage:
         self.sha256 = hashlib.sha256(data).hexdigest()
 
     @property
-    def content_type(self):
+    def content_type(self) -> str | None:
         return self.info.content_type
 
-    def predicted_metadata(self):
+    def predicted_metadata(self) -> dict:
         return dict(id="%dx%d" % (self.info.width, self.info.height), width=self.info.width,
                     height=self.info.height, content_type=self.content_type, etag=None)
 
 
-def read_source_bytes(path):
+def read_source_bytes(path: str | None) -> bytes:
     """Reads src, with a clear error for each way a path can be unusable."""
     if not path:
         raise SourceImageError("src is required with state=present: give the path of a JPEG or PNG file.")
@@ -288,18 +297,18 @@ CONVERTIBLE = ("gif", "bmp", "webp", "tiff")
 JPEG_QUALITY = 90
 
 
-def _too_large(path, image_format, exc):
+def _too_large(path: str, image_format: str, exc: ImageTooLarge) -> SourceImageError:
     return SourceImageError("src %s is a %s image of %s: refused before decoding, to protect the host's memory. "
                             "Scale it down first (the largest size the service serves is 648x648)."
                             % (path, image_format.upper(), exc.problem), path)
 
 
-def _undecodable(path, image_format, exc):
+def _undecodable(path: str, image_format: str, exc: UndecodableImage) -> SourceImageError:
     return SourceImageError("src %s is a %s file that cannot be decoded (%s): the file is damaged." % (
         path, image_format.upper(), exc.problem), path)
 
 
-def load_source(path, max_bytes=MAX_PHOTO_BYTES, convert=True):
+def load_source(path: str | None, max_bytes: int = MAX_PHOTO_BYTES, convert: bool = True) -> SourceImage:
     """A SourceImage ready to upload, or SourceImageError naming the problem and the fix.
 
     Every file is checked whole: the pixel limit (MAX_IMAGE_PIXELS) from the header, the JPEG or PNG structure,
@@ -322,7 +331,8 @@ def load_source(path, max_bytes=MAX_PHOTO_BYTES, convert=True):
             raise SourceImageError("src %s is a %s file that is truncated or corrupt: %s." % (path, image_format.upper(), problem), path)
         if len(data) <= max_bytes:
             if pillow_available():
-                _check_decodes(path, data, image_format)
+                # The whole file that is about to be sent as it is (a JPEG at reduced scale: same data read).
+                _decoded(path, data, image_format, reduce=True)
             return SourceImage(path, data, info)
         reason = "%d bytes is over the service's limit of %d bytes (4 MB)" % (len(data), max_bytes)
     elif image_format in CONVERTIBLE:
@@ -338,26 +348,21 @@ def load_source(path, max_bytes=MAX_PHOTO_BYTES, convert=True):
     return _convert_to_jpeg(path, data, image_format, max_bytes)
 
 
-def _check_decodes(path, data, image_format):
-    """Decodes the whole file that is about to be sent as it is (a JPEG at reduced scale: same data read)."""
+def _decoded(path: str, data: bytes, image_format: str, reduce: bool = False) -> Image:
+    """decode_image() of the source file, its failures as SourceImageError."""
     try:
-        decode_image(data, MAX_IMAGE_PIXELS, reduce=True)
+        return decode_image(data, MAX_IMAGE_PIXELS, reduce=reduce)
     except ImageTooLarge as exc:
         raise _too_large(path, image_format, exc) from None
     except UndecodableImage as exc:
         raise _undecodable(path, image_format, exc) from None
 
 
-def _open_image(path, data, image_format):
+def _open_image(path: str, data: bytes, image_format: str) -> Image:
     """The whole image decoded, upright and flattened on white, as RGB; SourceImageError otherwise."""
     load_pillow()
     from PIL import ImageOps  # pylint: disable=import-outside-toplevel
-    try:
-        image = decode_image(data, MAX_IMAGE_PIXELS)
-    except ImageTooLarge as exc:
-        raise _too_large(path, image_format, exc) from None
-    except UndecodableImage as exc:
-        raise _undecodable(path, image_format, exc) from None
+    image = _decoded(path, data, image_format)
     try:
         # Camera photos store their rotation in EXIF; the service shows the pixels as they are.
         image = ImageOps.exif_transpose(image)
@@ -368,13 +373,13 @@ def _open_image(path, data, image_format):
             path, image_format.upper(), " ".join(str(exc).split()) or type(exc).__name__), path) from None
 
 
-def _encode_jpeg(image):
+def _encode_jpeg(image: Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
     return buffer.getvalue()
 
 
-def _convert_to_jpeg(path, data, image_format, max_bytes):
+def _convert_to_jpeg(path: str, data: bytes, image_format: str, max_bytes: int) -> SourceImage:
     """Re-encodes as JPEG, scaling down until it fits. Same input, same bytes: reruns stay idempotent."""
     image_module = load_pillow()
     resample = getattr(image_module, "Resampling", image_module).LANCZOS

@@ -18,8 +18,13 @@ import contextlib
 import io
 import threading
 import traceback
+from types import ModuleType
+from typing import TYPE_CHECKING, Iterator
 
 from ..common._errors import MissingLibraryError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 _PILLOW = None
 _PILLOW_ERROR = None
@@ -36,11 +41,11 @@ _ALPHA_MODES = frozenset(("RGBA", "RGBa", "LA", "La", "PA"))
 _WHITE = (255, 255, 255, 255)
 
 
-def pillow_available():
+def pillow_available() -> bool:
     return load_pillow(required=None) is not None
 
 
-def load_pillow(required="this feature"):
+def load_pillow(required: str | None = "this feature") -> ModuleType | None:
     """The PIL.Image module, or None (required=None) / MissingLibraryError naming what needed it."""
     global _PILLOW, _PILLOW_ERROR  # pylint: disable=global-statement
     if _PILLOW is None and _PILLOW_ERROR is None:
@@ -58,7 +63,7 @@ def load_pillow(required="this feature"):
 class UndecodableImage(Exception):
     """The bytes do not decode to a whole image; problem says why, in a few words."""
 
-    def __init__(self, problem: str):
+    def __init__(self, problem: str) -> None:
         super().__init__(problem)
         self.problem = problem
 
@@ -67,7 +72,7 @@ class ImageTooLarge(UndecodableImage):
     """The header declares more pixels than the limit; nothing was decoded. size is None when Pillow's own
     decompression-bomb guard refused the image before its size could be read."""
 
-    def __init__(self, size, limit: int):
+    def __init__(self, size: tuple[int, int] | None, limit: int) -> None:
         if size:
             problem = "%dx%d pixels (%d), over the limit of %d pixels" % (size[0], size[1], size[0] * size[1], limit)
         else:
@@ -83,7 +88,7 @@ _saved_load_truncated = False
 
 
 @contextlib.contextmanager
-def _strict_decoding(image_file):
+def _strict_decoding(image_file: ModuleType) -> Iterator[None]:
     """PIL.ImageFile.LOAD_TRUNCATED_IMAGES off while any of this collection's decodes runs, restored after the last.
 
     With that process-wide flag set, Pillow pads a cut image and ignores decoder errors. It is module state, read
@@ -105,7 +110,7 @@ def _strict_decoding(image_file):
                 image_file.LOAD_TRUNCATED_IMAGES = _saved_load_truncated
 
 
-def _describe(exc, image_module):
+def _describe(exc: BaseException, image_module: ModuleType) -> str:
     if isinstance(exc, getattr(image_module, "UnidentifiedImageError", ())):
         return "not an image Pillow can read"
     if isinstance(exc, MemoryError):
@@ -114,7 +119,7 @@ def _describe(exc, image_module):
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def decode_image(data: bytes, max_pixels: int, reduce: bool = False):
+def decode_image(data: bytes, max_pixels: int, reduce: bool = False) -> Image:
     """The fully decoded PIL image of data, or UndecodableImage (ImageTooLarge past max_pixels).
 
     The pixel count comes from the header, before anything is decoded. reduce lets a JPEG decode at 1/8 of its
@@ -146,7 +151,7 @@ def decode_image(data: bytes, max_pixels: int, reduce: bool = False):
     return image
 
 
-def flatten_on_white(image):
+def flatten_on_white(image: Image) -> Image:
     """The image as RGB, transparent areas white (how mail clients show them), for any Pillow mode."""
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         if image.mode == "La":

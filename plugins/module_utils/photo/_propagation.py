@@ -13,15 +13,20 @@ A write returns at once, but reads can show the previous photo for a while
 from __future__ import annotations
 
 import time
+from typing import Callable, TypeVar
 
 from ..common._errors import OutlookError
+
+# What probe() returns once the new state shows.
+Probed = TypeVar("Probed")
 
 
 class WaitTimeoutError(OutlookError):
     """The write was accepted but the new state did not show within wait_timeout."""
 
 
-def wait_until(probe, timeout, what, sleep=time.sleep, clock=time.monotonic, first_delay=0.5, max_delay=5.0):
+def wait_until(probe: Callable[[], Probed | None], timeout: float, what: str, sleep: Callable[[float], None] = time.sleep,
+               clock: Callable[[], float] = time.monotonic, first_delay: float = 0.5, max_delay: float = 5.0) -> Probed:
     """Calls probe() until it returns something other than None; returns that, or raises WaitTimeoutError."""
     deadline = clock() + timeout
     delay = first_delay

@@ -7,11 +7,12 @@ import base64
 import json
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.o365.outlook.plugins.module_utils.graph._answers import (
-    GRAPH_KEYS, OUTLOOK_V2_KEYS, BatchAnswer, Origin, PhotoMetadata, batch_binary, batch_envelope, graph_error, json_body,
+    GRAPH_KEYS, OUTLOOK_V2_KEYS, BatchAnswer, Origin, PhotoMetadata, batch_binary, batch_envelope, error_answer, graph_error, json_body,
     parse_json, photo_bytes, photo_metadata, photo_sizes, request_id_of, response_origin, users_page)
 from ansible_collections.o365.outlook.plugins.module_utils.graph._batch import BatchItem, run_batch
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import GraphError, MalformedAnswerError, OutlookError
@@ -336,3 +337,36 @@ def test_request_ids_are_read_from_header_or_inner_error_and_never_oversized():
     assert request_id_of({"request-id": "rid-1"}, {"error": {"innerError": {"request-id": "rid-2"}}}) == "rid-1"
     assert request_id_of({}, {"error": {"innererror": {"request-id": "rid-2"}}}) == "rid-2"
     assert request_id_of({"request-id": "x" * 500}) is None
+
+
+def _http_answer(status, body, headers=None):
+    answer = requests.Response()
+    answer.status_code = status
+    answer._content = json.dumps(body).encode()
+    answer.headers = requests.structures.CaseInsensitiveDict(headers or {})
+    return answer
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"code": "ImageNotFound", "message": "No photo.", "innerError": {"request-id": "rid-1"}}},
+    {"error": {"code": "X", "innerError": "just text", "innererror": {"request-id": "rid-2"}}},
+    {"error": {"code": "", "message": "", "innererror": {"request-id": ["no"]}}},
+    {"error": {"message": {"nested": 1}}},
+])
+def test_one_reader_for_error_bodies_in_a_batch_item_and_an_http_answer(body):
+    """issue 9: the transport and the batch read an error body with the same code (_error_envelope)."""
+    item = graph_error(404, body, {}, method="GET", url=BASE + "/x")
+    whole = error_answer(_http_answer(404, body))
+    assert (whole.code or None, whole.message or None, whole.request_id) == (item.code, item.message, item.request_id)
+
+
+def test_an_http_answer_is_read_more_leniently_than_a_batch_item():
+    """A whole answer may come from a gateway or the token service: numbers are text and the OAuth shape counts."""
+    numbers = {"error": {"code": 42, "message": 7, "innerError": {"request-id": 5}}}
+    assert (graph_error(500, numbers).code, graph_error(500, numbers).message) == (None, None)
+    said = error_answer(_http_answer(500, numbers, {"Retry-After": "3", "request-id": "header-id"}))
+    assert (said.code, said.message, said.request_id, said.retry_after) == ("42", "7", "5", "3")
+    oauth = {"error": "invalid_token", "error_description": "The token expired"}
+    assert graph_error(401, oauth).code is None
+    said = error_answer(_http_answer(401, oauth, {"request-id": "header-id"}))
+    assert (said.code, said.message, said.request_id) == ("invalid_token", "The token expired", "header-id")

@@ -7,11 +7,12 @@ import sys
 import pytest
 
 from ansible_collections.o365.outlook.plugins.module_utils.graph import _connect as _connection
-from ansible_collections.o365.outlook.plugins.module_utils.auth._auth import AppTokenProvider, StaticTokenProvider
+from ansible_collections.o365.outlook.plugins.module_utils.auth._msal_tokens import AppTokenProvider
+from ansible_collections.o365.outlook.plugins.module_utils.auth._tokens import StaticTokenProvider
 from ansible_collections.o365.outlook.plugins.module_utils.graph._connect import connect
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
 from ansible_collections.o365.outlook.plugins.module_utils.common._redact import MASK, Redactor
-from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import TlsSession
+from ansible_collections.o365.outlook.plugins.module_utils.graph._session import TlsSession
 
 SECRET = "connection-test-secret"
 APP = dict(tenant_id="contoso.onmicrosoft.com", client_id="app-id", client_secret=SECRET, auth_method="auto",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import AdaptiveGate
+from ansible_collections.o365.outlook.plugins.module_utils.graph._gate import AdaptiveGate
 from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
 
 

@@ -196,3 +196,32 @@ def test_next_link_back_to_a_read_page_stops(adapter, graph):
     adapter.expect("GET", "/users?", page(["b@x"], first))
     with pytest.raises(MalformedAnswerError, match="leads back to a page already read"):
         list(graph.list_users())
+
+
+# --- issue 9: what each API can do is declared once and checked in one function ---
+
+def test_capabilities_table_and_dialects_agree():
+    from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import API_CAPABILITIES
+    assert GraphDialect(GRAPH).capabilities == API_CAPABILITIES["graph"]
+    assert OutlookV2Dialect(V2).capabilities == API_CAPABILITIES["outlook_v2"]
+    assert API_CAPABILITIES["outlook_v2"] == frozenset()
+
+
+@pytest.mark.parametrize("api, needed, use, details, message", [
+    ("outlook_v2", ["remove_photo"], "state_absent", {}, "use api=graph for state=absent"),
+    ("outlook_v2", ["photo_sizes"], "all_users_or_sizes", {}, "all_users and include_sizes need api=graph"),
+    ("outlook_v2", ["national_clouds"], "cloud", dict(cloud="usgov"), "has no endpoint in the usgov cloud"),
+])
+def test_require_capabilities_refuses_with_the_uses_message(api, needed, use, details, message):
+    from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import require_capabilities
+    with pytest.raises(ConfigurationError, match=message):
+        require_capabilities(api, needed, use, **details)
+    require_capabilities("graph", needed, use, **details)
+    require_capabilities(api, [], use, **details)
+
+
+def test_outlook_v2_lists_no_users_and_no_sizes(outlook):
+    with pytest.raises(ConfigurationError, match="Listing all users needs api=graph"):
+        list(outlook.list_users())
+    with pytest.raises(ConfigurationError, match="Photo sizes need api=graph"):
+        outlook.get_sizes_many(["a"])

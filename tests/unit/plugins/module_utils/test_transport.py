@@ -4,11 +4,12 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ansible_collections.o365.outlook.plugins.module_utils.auth._auth import StaticTokenProvider
+from ansible_collections.o365.outlook.plugins.module_utils.auth._tokens import StaticTokenProvider
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import (
     AuthenticationError, GraphError, MalformedAnswerError, TransportError)
 from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
-from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport, tls_verify_setting
+from ansible_collections.o365.outlook.plugins.module_utils.graph._session import tls_verify_setting
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport
 
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, Reply, graph_error
 

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import (
     AuthenticationError, GraphError, MalformedAnswerError, MissingLibraryError, TransportError)
 from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
-from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import AdaptiveGate, ApiTransport, RequestError, TlsSession
+from ansible_collections.o365.outlook.plugins.module_utils.graph._gate import AdaptiveGate
+from ansible_collections.o365.outlook.plugins.module_utils.graph._session import TlsSession
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport, RequestError
 
 from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, RawHttpServer, Reply, ScriptedAdapter

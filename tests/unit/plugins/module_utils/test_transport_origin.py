@@ -7,7 +7,9 @@ import requests
 
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import AuthenticationError, MalformedAnswerError
 from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import GraphDialect, PhotoClient
-from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport, BearerAuth, TlsSession, url_origin
+from ansible_collections.o365.outlook.plugins.module_utils.graph._origin import url_origin
+from ansible_collections.o365.outlook.plugins.module_utils.graph._session import BearerAuth, TlsSession
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport
 
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import FakeTokens, Reply, ScriptedAdapter
 

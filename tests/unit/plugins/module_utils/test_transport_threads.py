@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 from ansible_collections.o365.outlook.plugins.module_utils.graph._retry import RetryPolicy
-from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport, TlsSession
+from ansible_collections.o365.outlook.plugins.module_utils.graph._session import TlsSession
+from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport
 
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import AnsweringAdapter, CountingTokens, Reply, graph_error
 
