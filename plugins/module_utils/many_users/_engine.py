@@ -17,11 +17,18 @@ import collections
 import concurrent.futures
 import threading
 import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 from ..common._errors import GraphError, OutlookError, as_outlook_error
 from ..photo._image import load_source
 from ..graph._photo_client import UserNotFoundError
-from ..photo._reconcile import disagreement, ensure_absent, ensure_present
+from ..photo._current import CurrentPhoto, recheck_no_content
+from ..photo._reconcile import ensure_absent, ensure_present
+
+if TYPE_CHECKING:
+    from ..graph._answers import PhotoMetadata
+    from ..graph._photo_client import PhotoClient
+    from ..photo._reconcile import PhotoPolicy
 
 CHUNK = 20
 ACTIONS = ("uploaded", "removed", "unchanged", "skipped", "failed", "not_attempted")
@@ -42,54 +49,20 @@ class Job:
 
     __slots__ = ("user", "state", "src", "problem")
 
-    def __init__(self, user, state="present", src=None, problem=None):
+    def __init__(self, user: str, state: str = "present", src: str | None = None, problem: OutlookError | None = None) -> None:
         self.user = user
         self.state = state
         self.src = src
         self.problem = problem  # an input error found while planning: reported as failed, never sent
 
 
-class _Prefetched:
-    """The PhotoClient interface over answers already fetched in a batch; writes go to the real client."""
-
-    def __init__(self, client, metadata, content):
-        self._client = client
-        self._metadata = [metadata]
-        self._content = [content]
-
-    def get_metadata(self, user):
-        return self._metadata.pop() if self._metadata else self._client.get_metadata(user)
-
-    def get_content(self, user):
-        return self._content.pop() if self._content else self._client.get_content(user)
-
-    def put_content(self, user, data, content_type):
-        self._client.put_content(user, data, content_type)
-
-    def delete_content(self, user):
-        self._client.delete_content(user)
-
-
-def stops_run(error):
+def stops_run(error: OutlookError) -> bool:
     """Whether this error means no other user can succeed either: the run stops instead of failing everyone slowly."""
     # 401 after the transport already fetched a new token once: the credentials themselves are refused.
     return getattr(error, "stops_run", False) or (isinstance(error, GraphError) and error.status == 401)
 
 
-def retry_disagreements(client, users, metadata, content):
-    """A user whose metadata lists a photo but whose content came back as "no photo" is asked once more on
-    their own; if the service still disagrees, that user gets a PhotoDisagreementError, never "no photo"."""
-    for user in users:
-        if content.get(user, False) is None:
-            try:
-                data = client.get_content(user)
-            except OutlookError as exc:
-                data = exc
-            content[user] = disagreement(user, metadata[user]) if data is None else data
-    return content
-
-
-def map_chunks(items, work, parallelism):
+def map_chunks(items: list[Any], work: Callable[[list[Any]], list[Any]], parallelism: int) -> list[Any]:
     """work(chunk) -> list for each chunk of CHUNK items, `parallelism` chunks at a time; results in input order."""
     chunks = [items[start:start + CHUNK] for start in range(0, len(items), CHUNK)]
     results = []
@@ -103,7 +76,7 @@ def map_chunks(items, work, parallelism):
     return results
 
 
-def _release_when_done(futures, semaphore):
+def _release_when_done(futures: list[concurrent.futures.Future], semaphore: threading.BoundedSemaphore) -> None:
     """Releases the semaphore once every future has finished."""
     remaining = [len(futures)]
     lock = threading.Lock()
@@ -121,7 +94,7 @@ def _release_when_done(futures, semaphore):
         future.add_done_callback(finished)
 
 
-def content_groups(users, metadata):
+def content_groups(users: Iterable[str], metadata: Mapping[str, PhotoMetadata | OutlookError | None]) -> Iterator[list[str]]:
     """Split the users whose photo must be read into groups under the pixel budget."""
     group, budget = [], 0
     for user in users:
@@ -135,13 +108,13 @@ def content_groups(users, metadata):
         yield group
 
 
-def _pixels(metadata):
+def _pixels(metadata: PhotoMetadata | None) -> int:
     if metadata is None or not metadata.width or not metadata.height:
         return 0
     return metadata.width * metadata.height
 
 
-def _describe(action, result, check_mode):
+def _describe(action: str, result: dict[str, Any], check_mode: bool) -> str:
     photo = result.get("photo") or {}
     size = "%sx%s" % (photo.get("width"), photo.get("height")) if photo else ""
     comparison = result.get("comparison") or {}
@@ -163,7 +136,7 @@ def _describe(action, result, check_mode):
     return "same photo (identical bytes)"
 
 
-def _blank_entry(job):
+def _blank_entry(job: Job) -> dict[str, Any]:
     # Every entry has every key, so filters such as selectattr('backup_file') work on failed entries too.
     return dict(user=job.user, src=job.src, state=job.state, photo=None, sha256=None, previous_sha256=None,
                 comparison=None, backup_file=None, conversion=None)
@@ -172,21 +145,21 @@ def _blank_entry(job):
 class RunStop:
     """The first error that stops a many-user run; later jobs see it and are reported as not attempted."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.error = None
         self.user = None
 
-    def record(self, error, user):
+    def record(self, error: OutlookError, user: str) -> None:
         with self._lock:
             if self.error is None:
                 self.error, self.user = error, user
 
     @property
-    def stopped(self):
+    def stopped(self) -> bool:
         return self.error is not None
 
-    def not_attempted(self, job):
+    def not_attempted(self, job: Job) -> dict[str, Any]:
         entry = _blank_entry(job)
         entry.update(action="not_attempted", changed=False,
                      message="not attempted: the run stopped at user %s (%s)" % (self.user, self.error.msg))
@@ -202,7 +175,8 @@ class BulkEngine:
     was done is still returned.
     """
 
-    def __init__(self, client, policy, check_mode=False, convert=True, parallelism=8, want_diff=False, keep=None):
+    def __init__(self, client: PhotoClient, policy: PhotoPolicy, check_mode: bool = False, convert: bool = True, parallelism: int = 8,
+                 want_diff: bool = False, keep: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.client = client
         self.policy = policy
         self.check_mode = check_mode
@@ -218,7 +192,7 @@ class BulkEngine:
         self.stop = RunStop()
         self.seconds = 0.0
 
-    def run(self, jobs):
+    def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
         """The result dicts of the jobs that `keep` selects, in input order; counts go to self.summary.
 
         Reader threads fetch chunks (2 batch requests per 20 users); each user's decision and write then
@@ -255,7 +229,7 @@ class BulkEngine:
         self.seconds = round(time.monotonic() - started, 3)
         return results
 
-    def _chunk_entries(self, chunk, future):
+    def _chunk_entries(self, chunk: list[Job], future: concurrent.futures.Future) -> list[dict[str, Any]]:
         """The chunk's entries; a worker that raised anyway (a bug here) fails its users, not the run."""
         try:
             futures = future.result()
@@ -269,7 +243,7 @@ class BulkEngine:
                 entries.append(self._failed(job, as_outlook_error(exc, "handling user %s" % job.user)))
         return entries
 
-    def _count(self, entry):
+    def _count(self, entry: dict[str, Any]) -> None:
         self.summary["total"] += 1
         self.summary[entry["action"]] += 1
         if entry["changed"]:
@@ -279,7 +253,7 @@ class BulkEngine:
         elif entry["action"] == "not_attempted":
             self.not_attempted_users.append(entry["user"])
 
-    def _read_chunk(self, chunk):
+    def _read_chunk(self, chunk: list[Job]) -> tuple[dict[str, PhotoMetadata | OutlookError | None], dict[str, bytes | OutlookError | None]]:
         """(metadata, content) for a chunk's users; a failed read becomes every user's error."""
         live = [job.user for job in chunk if job.problem is None]
         if self.stop.stopped or not live:
@@ -295,13 +269,14 @@ class BulkEngine:
             content = {}
             for group in content_groups(readers, metadata):
                 content.update(self.client.get_content_many(group))
-            retry_disagreements(self.client, readers, metadata, content)
+            recheck_no_content(self.client, readers, metadata, content)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             error = as_outlook_error(exc, "reading the photos of %d users" % len(live))
             return {user: error for user in live}, {}
         return metadata, content
 
-    def _run_job(self, job, metadata, content):
+    def _run_job(self, job: Job, metadata: Mapping[str, PhotoMetadata | OutlookError | None],
+                 content: Mapping[str, bytes | OutlookError | None]) -> dict[str, Any]:
         if self.stop.stopped and job.problem is None:
             return self.stop.not_attempted(job)
         entry = _blank_entry(job)
@@ -318,15 +293,16 @@ class BulkEngine:
             data = content.get(job.user)
             if isinstance(data, OutlookError):
                 raise data
-            client = _Prefetched(self.client, meta, data)
+            # What the batch read; reconcile sends only writes and reads after a write to the client.
+            current = CurrentPhoto(meta, data)
             if job.state == "present":
                 source = load_source(job.src, convert=self.convert)
-                changed, result, diff = ensure_present(client, job.user, source, self.check_mode, self.policy)
+                changed, result, diff = ensure_present(self.client, job.user, source, self.check_mode, self.policy, current=current)
                 result["conversion"] = source.conversion
                 skipped = (result.get("comparison") or {}).get("method") == "only_if_missing"
                 action = "uploaded" if changed else ("skipped" if skipped else "unchanged")
             else:
-                changed, result, diff = ensure_absent(client, job.user, self.check_mode, self.policy)
+                changed, result, diff = ensure_absent(self.client, job.user, self.check_mode, self.policy, current=current)
                 result["conversion"] = None
                 action = "removed" if changed else "unchanged"
         except Exception as exc:  # pylint: disable=broad-exception-caught
@@ -337,7 +313,7 @@ class BulkEngine:
             entry["diff"] = diff
         return entry
 
-    def _failed(self, job, error, entry=None):
+    def _failed(self, job: Job, error: OutlookError, entry: dict[str, Any] | None = None) -> dict[str, Any]:
         if stops_run(error):
             self.stop.record(error, job.user)
         entry = entry or _blank_entry(job)
@@ -347,7 +323,7 @@ class BulkEngine:
         return entry
 
 
-def summarize(results):
+def summarize(results: list[dict[str, Any]]) -> dict[str, int]:
     summary = dict((name, 0) for name in ("total",) + ACTIONS)
     summary["total"] = len(results)
     for entry in results:

@@ -12,13 +12,19 @@ import hashlib
 import os
 import tempfile
 import threading
+from typing import TYPE_CHECKING, Any
 
 from ..photo._files import image_extension, refuse_symlink, safe_file_stem
-from ._engine import content_groups, map_chunks, retry_disagreements, stops_run
+from ..photo._current import recheck_no_content
+from ._engine import content_groups, map_chunks, stops_run
 from ..common._errors import ConfigurationError, OutlookError, as_outlook_error
 
+if TYPE_CHECKING:
+    from ..graph._answers import PhotoMetadata
+    from ..graph._photo_client import PhotoClient
 
-def save_export(dest_dir, user, data):
+
+def save_export(dest_dir: str, user: str, data: bytes) -> str:
     """Writes dest_dir/<user>.<ext> atomically, mode 0600; returns the path.
 
     The name is unique per user key (safe_file_stem), so an export only ever replaces an older export of the
@@ -42,7 +48,8 @@ def save_export(dest_dir, user, data):
 class PhotoReport:
     """Builds one entry per user: has_photo and the metadata, optionally sha256, sizes and an exported file."""
 
-    def __init__(self, client, include_sha256=False, include_sizes=False, dest_dir=None, parallelism=8):
+    def __init__(self, client: PhotoClient, include_sha256: bool = False, include_sizes: bool = False, dest_dir: str | None = None,
+                 parallelism: int = 8) -> None:
         self.client = client
         self.include_sha256 = include_sha256
         self.include_sizes = include_sizes
@@ -53,7 +60,7 @@ class PhotoReport:
         self.not_attempted = set()
         self._lock = threading.Lock()
 
-    def run(self, users):
+    def run(self, users: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
         """users: list of (user key, object id or None)."""
         if self.dest_dir:
             try:
@@ -62,7 +69,7 @@ class PhotoReport:
                 raise ConfigurationError("dest_dir %s cannot be created: %s." % (self.dest_dir, exc.strerror)) from None
         return map_chunks(users, self._chunk, self.parallelism)
 
-    def _chunk(self, chunk):
+    def _chunk(self, chunk: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
         if self.stop_error is not None:
             with self._lock:
                 self.not_attempted.update(key for key, _object_id in chunk)
@@ -76,7 +83,7 @@ class PhotoReport:
             entries = [self._entry(key, object_id, problem, None, None) for key, object_id in chunk]
         return entries
 
-    def _read_chunk(self, chunk):
+    def _read_chunk(self, chunk: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
         keys = [key for key, _object_id in chunk]
         metadata = self.client.get_metadata_many(keys)
         with_photo = [key for key in keys if metadata[key] is not None and not isinstance(metadata[key], OutlookError)]
@@ -84,11 +91,12 @@ class PhotoReport:
         if self.include_sha256 or self.dest_dir:
             for group in content_groups(with_photo, metadata):
                 content.update(self.client.get_content_many(group))
-            retry_disagreements(self.client, with_photo, metadata, content)
+            recheck_no_content(self.client, with_photo, metadata, content)
         sizes = self.client.get_sizes_many(with_photo) if self.include_sizes and with_photo else {}
         return [self._entry(key, object_id, metadata[key], content.get(key), sizes.get(key)) for key, object_id in chunk]
 
-    def _entry(self, key, object_id, meta, data, sizes):
+    def _entry(self, key: str, object_id: str | None, meta: PhotoMetadata | OutlookError | None, data: bytes | OutlookError | None,
+               sizes: list[PhotoMetadata] | OutlookError | None) -> dict[str, Any]:
         entry = dict(user=key, user_id=object_id, has_photo=None, id=None, width=None, height=None, content_type=None,
                      etag=None, sha256=None, sizes=None, dest_file=None, error=None)
         problem = next((value for value in (meta, data, sizes) if isinstance(value, OutlookError)), None)

@@ -177,3 +177,26 @@ def test_keep_limits_entries_but_summary_counts_everyone(sources):
     assert engine.summary == dict(total=3, uploaded=1, removed=0, unchanged=1, skipped=0, failed=1, not_attempted=0)
     engine = BulkEngine(tenant, PhotoPolicy(read_after_write=False), keep=KEEP["changed"])
     assert [r["action"] for r in engine.run(jobs + [Job("other@x", src=sources["blue"])])] == ["failed", "uploaded"]
+
+
+class BatchOnly(FakeTenant):
+    """A tenant whose one-user reads fail the test: everything the engine decides on must come from its batches."""
+
+    def get_metadata(self, user):
+        raise AssertionError("single-user metadata read for %s" % user)
+
+    def get_content(self, user):
+        raise AssertionError("single-user content read for %s" % user)
+
+
+@pytest.mark.parametrize("only_if_missing", [False, True])
+def test_reconcile_decides_on_what_the_batch_read(sources, only_if_missing):
+    red = open(sources["red"], "rb").read()
+    tenant = BatchOnly({"same@x": red, "old@x": jpeg((0, 200, 0)), "leaver@x": red, "gone@x": None})
+    jobs = [Job("new@x", src=sources["red"]), Job("same@x", src=sources["red"]), Job("old@x", src=sources["blue"]),
+            Job("leaver@x", state="absent"), Job("gone@x", state="absent")]
+    results = run(tenant, jobs, parallelism=2, policy=PhotoPolicy(only_if_missing=only_if_missing, read_after_write=False))
+    kept = "skipped" if only_if_missing else None
+    assert [r["action"] for r in results] == ["uploaded", kept or "unchanged", kept or "uploaded", "removed", "unchanged"]
+    assert all(r["message"] for r in results)
+    assert {c[0] for c in tenant.calls} <= {"metadata_many", "content_many", "put", "delete"}

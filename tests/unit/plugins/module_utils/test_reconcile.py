@@ -12,6 +12,7 @@ from ansible_collections.o365.outlook.plugins.module_utils.common._errors import
     GraphError, MalformedAnswerError, PhotoDisagreementError, WrittenThenFailedError)
 from ansible_collections.o365.outlook.plugins.module_utils.photo._image import ImageInfo, SourceImage
 from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import PhotoMetadata
+from ansible_collections.o365.outlook.plugins.module_utils.photo._current import CurrentPhoto
 from ansible_collections.o365.outlook.plugins.module_utils.photo._propagation import WaitTimeoutError
 from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import PhotoPolicy, ensure_absent, ensure_present
 from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
@@ -298,3 +299,105 @@ def test_metadata_without_content_once_is_asked_again():
     client = ContentLess(misses=1, photo=photo)
     changed, result, _diff = ensure_absent(client, "a@x", False, PhotoPolicy())
     assert changed is True and result["previous_sha256"] == hashlib.sha256(photo).hexdigest()
+
+
+class ReadsForbidden(FakeClient):
+    """A client for a photo already read: a read before any write is a test failure; writes are recorded."""
+
+    def __init__(self, reads_after_write=False, **kwargs):
+        super().__init__(**kwargs)
+        self.reads_after_write = reads_after_write
+
+    def _refuse_before_write(self, what):
+        if not (self.reads_after_write and self.writes):
+            raise AssertionError("%s read through the client although the current photo was given" % what)
+
+    def get_metadata(self, user):
+        self._refuse_before_write("metadata")
+        return super().get_metadata(user)
+
+    def get_content(self, user):
+        self._refuse_before_write("content")
+        return super().get_content(user)
+
+
+def meta_of(data, dims=(240, 240)):
+    return PhotoMetadata("%dx%d" % dims, dims[0], dims[1], "image/jpeg", sha(data)[:8])
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_present_with_current_given_never_reads_through_the_client(check_mode):
+    same = source()
+    no_read = PhotoPolicy(read_after_write=False)
+    for current, expected in ((CurrentPhoto(None), True), (CurrentPhoto(meta_of(b"old"), b"old"), True),
+                              (CurrentPhoto(meta_of(same.data), same.data), False)):
+        client = ReadsForbidden()
+        changed, result, diff = ensure_present(client, "a", same, check_mode, no_read, current=current)
+        assert changed is expected
+        assert client.reads == []
+        assert client.writes == ([("put", "a", "image/jpeg")] if expected and not check_mode else [])
+        assert result["previous_sha256"] == (sha(current.data) if current.data else None)
+        assert diff["before"]["has_photo"] is current.exists
+
+
+def test_present_with_current_given_matches_reading_through_the_client(tmp_path):
+    """The same photo, read by reconcile or handed to it, gives the same outcome, backup included."""
+    old = real_source(color=(1, 2, 3)).data
+    read = ensure_present(FakeClient(photo=old), "a", real_source(), False, PhotoPolicy(backup_dir=str(tmp_path / "read")))
+    client = ReadsForbidden(reads_after_write=True, photo=old)
+    given = ensure_present(client, "a", real_source(), False, PhotoPolicy(backup_dir=str(tmp_path / "given")),
+                           current=CurrentPhoto(meta_of(old), old))
+    assert given[0] is read[0] is True
+    assert given[2] == read[2]
+    assert open(given[1]["backup_file"], "rb").read() == old
+    # Only the read-back after the upload went to the client.
+    assert client.reads == [("metadata", "a")]
+
+
+def test_only_if_missing_with_current_given_reads_nothing():
+    client = ReadsForbidden()
+    current = CurrentPhoto(meta_of(b"chosen by the user"))  # content not downloaded: it is not needed
+    changed, result = ensure_present(client, "a", source(), False, PhotoPolicy(only_if_missing=True), current=current)[:2]
+    assert not changed and client.reads == [] and client.writes == []
+    assert result["comparison"]["method"] == "only_if_missing"
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_absent_with_current_given_never_reads_through_the_client(check_mode):
+    for current in (CurrentPhoto(None), CurrentPhoto(meta_of(b"old"), b"old")):
+        client = ReadsForbidden(photo=current.data)
+        changed, result = ensure_absent(client, "a", check_mode, PhotoPolicy(), current=current)[:2]
+        assert changed is current.exists
+        assert client.reads == []
+        assert client.writes == ([("delete", "a")] if current.exists and not check_mode else [])
+        assert result["previous_sha256"] == (sha(b"old") if current.exists else None)
+
+
+def test_wait_with_current_given_polls_through_the_client():
+    fake_time = FakeClock(start=0.0)
+    client = ReadsForbidden(reads_after_write=True, photo=b"old", stale_reads=2)
+    policy = PhotoPolicy(wait=True, sleep=fake_time.sleep, clock=fake_time.monotonic)
+    assert ensure_absent(client, "a", False, policy, current=CurrentPhoto(meta_of(b"old"), b"old"))[0] is True
+    assert fake_time.sleeps == [0.5, 1.0]
+    assert client.reads == [("metadata", "a")] * 3
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+@pytest.mark.parametrize("misses, fails", [(1, True), (0, False)])
+def test_current_given_without_content_is_asked_once_more_through_the_client(state, misses, fails):
+    """Metadata lists a photo, its content said "no photo": one more ask, then PhotoDisagreementError."""
+    photo = real_source(color=(9, 9, 9)).data
+    client = ContentLess(misses=misses, photo=photo)
+    current = CurrentPhoto(meta_of(photo), None)
+
+    def reconcile():
+        if state == "present":
+            return ensure_present(client, "a@x", real_source(), False, PhotoPolicy(read_after_write=False), current=current)
+        return ensure_absent(client, "a@x", False, PhotoPolicy(), current=current)
+    if fails:
+        with pytest.raises(PhotoDisagreementError, match="twice"):
+            reconcile()
+        assert client.writes == []
+    else:
+        assert reconcile()[1]["previous_sha256"] == sha(photo)
+    assert client.reads == [("content", "a@x")]
