@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-# PRIVATE: for use inside this collection only. Keep in step with photo_policy_options() in
-# plugins/module_utils/module/_options.py.
+# PRIVATE: for use inside this collection only. Keep in step with PhotoPolicyOptions in
+# plugins/module_utils/module/_photo_policy_options.py.
 
 from __future__ import annotations
 

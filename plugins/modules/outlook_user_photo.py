@@ -58,6 +58,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - o365.outlook._connection
+  - o365.outlook._auth
   - o365.outlook._photo_policy
   - o365.outlook._attributes
 attributes:
@@ -232,48 +233,60 @@ conversion:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from typing import Any, Dict, Optional, Tuple
 
-from ansible_collections.o365.outlook.plugins.module_utils.module._options import module_argument_spec, photo_policy_options
-from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils.photo._image import load_source
-from ansible_collections.o365.outlook.plugins.module_utils.module._runner import normalize_user, photo_policy, run_module
+from ansible_collections.o365.outlook.plugins.module_utils.common._users import checked_user
+
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import REMOVE_PHOTO, PhotoClient, require_capabilities
+from ansible_collections.o365.outlook.plugins.module_utils.module._auth_options import AuthOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._connection_options import ConnectionOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._options import TaskContext
+from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
+from ansible_collections.o365.outlook.plugins.module_utils.module._photo_policy_options import PhotoPolicyOptions
+from ansible_collections.o365.outlook.plugins.module_utils.photo._image import SourceImage, load_source
 from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import ensure_absent, ensure_present
 
 
-def build_module():
-    spec = module_argument_spec(
+def check(task: TaskContext) -> Tuple[Optional[str], Optional[SourceImage]]:
+    """The user, and the source image read and checked whole (state=present), before the first request."""
+    params = task.params
+    user = checked_user(params["user"])
+    if params["state"] == "present":
+        return user, load_source(params["src"], convert=params["convert"])
+    require_capabilities(params["api"], (REMOVE_PHOTO,), "state_absent")
+    return user, None
+
+
+def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
+    user, source = task.own
+    policy = task.validated.photo_policy
+    if source is not None:
+        changed, result, diff = ensure_present(client, user, source, task.check_mode, policy)
+        result["conversion"] = source.conversion
+    else:
+        changed, result, diff = ensure_absent(client, user, task.check_mode, policy)
+        result["conversion"] = None
+    result["changed"] = changed
+    if task.diff:
+        result["diff"] = diff
+    return result
+
+
+MODULE = OutlookModule(
+    groups=(ConnectionOptions(), AuthOptions(), PhotoPolicyOptions(wait=True)),
+    options=dict(
         user=dict(type="str", aliases=["user_id", "upn"]),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         src=dict(type="path"),
-        **photo_policy_options()
-    )
-    return AnsibleModule(argument_spec=spec, supports_check_mode=True, required_if=[("state", "present", ["src"])])
+    ),
+    check=check,
+    supports_check_mode=True,
+    required_if=[("state", "present", ["src"])],
+)
 
 
-def main():
-    module = build_module()
-    params = module.params
-
-    def work(client):
-        # Everything that can be refused is refused here, before the first request.
-        user = normalize_user(params["user"])
-        policy = photo_policy(module)
-        if params["state"] == "present":
-            source = load_source(params["src"], convert=params["convert"])
-            changed, result, diff = ensure_present(client, user, source, module.check_mode, policy)
-            result["conversion"] = source.conversion
-        else:
-            if params["api"] == "outlook_v2":
-                raise ConfigurationError("The Outlook REST v2.0 API cannot remove a photo: use api=graph for state=absent.")
-            changed, result, diff = ensure_absent(client, user, module.check_mode, policy)
-            result["conversion"] = None
-        result["changed"] = changed
-        if module._diff:
-            result["diff"] = diff
-        return result
-
-    run_module(module, work)
+def main() -> None:
+    MODULE.run(work)
 
 
 if __name__ == "__main__":

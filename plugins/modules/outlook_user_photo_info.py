@@ -63,6 +63,7 @@ options:
     default: true
 extends_documentation_fragment:
   - o365.outlook._connection
+  - o365.outlook._auth
   - o365.outlook._attributes
 attributes:
   check_mode:
@@ -184,69 +185,77 @@ stats:
       type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from types import SimpleNamespace
+from typing import Any, Dict
 
-from ansible_collections.o365.outlook.plugins.module_utils.module._options import module_argument_spec
-from ansible_collections.o365.outlook.plugins.module_utils.photo._files import check_writable_dir
-from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils.module._runner import checked_parallelism, many_users_outcome, normalize_user, run_module
+from ansible_collections.o365.outlook.plugins.module_utils.common._users import checked_user, shown_user
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import LIST_USERS, PHOTO_SIZES, PhotoClient, require_capabilities
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._info_report import PhotoReport
-from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import AdaptiveGate
+from ansible_collections.o365.outlook.plugins.module_utils.module._auth_options import AuthOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._connection_options import ConnectionOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._many_users_options import ManyUsersOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._options import TaskContext
+from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
+from ansible_collections.o365.outlook.plugins.module_utils.photo._files import check_writable_dir
 
 
-def build_module():
-    spec = module_argument_spec(
+def check(task: TaskContext) -> SimpleNamespace:
+    """The API can list users and sizes if asked, dest_dir is usable, every user key is sendable: before the first request."""
+    params = task.params
+    needed = [capability for capability, wanted in ((LIST_USERS, params["all_users"]), (PHOTO_SIZES, params["include_sizes"])) if wanted]
+    require_capabilities(params["api"], needed, "all_users_or_sizes")
+    dest_dir = params["dest_dir"]
+    if dest_dir and task.check_mode:
+        task.warn("Check mode: nothing is saved into dest_dir.")
+        dest_dir = None
+    if dest_dir:
+        check_writable_dir(dest_dir, "dest_dir")
+    if params["users"]:
+        users = [(checked_user(user), None) for user in params["users"]]
+    elif not params["all_users"]:
+        users = [(checked_user(params["user"]), None)]
+    else:
+        users = None  # read from the directory once connected
+    return SimpleNamespace(dest_dir=dest_dir, users=users)
+
+
+def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
+    params = task.params
+    many_users = task.validated.many_users
+    users = task.own.users
+    if users is None:
+        users = [(upn or object_id, object_id) for object_id, upn in client.list_users()]
+    report = PhotoReport(client, include_sha256=params["include_sha256"], include_sizes=params["include_sizes"],
+                         dest_dir=task.own.dest_dir, parallelism=many_users.parallelism)
+    photos = report.run(users)
+    for entry in photos:
+        entry["user"] = shown_user(entry["user"])
+    not_attempted = [entry["user"] for entry in photos if entry["user"] in report.not_attempted]
+    failed = [entry["user"] for entry in photos if entry["error"] and entry["user"] not in report.not_attempted]
+    summary = dict(total=len(photos), with_photo=sum(1 for e in photos if e["has_photo"]),
+                   without_photo=sum(1 for e in photos if e["has_photo"] is False), failed=len(failed),
+                   not_attempted=len(not_attempted))
+    return many_users.outcome(client, "photos", photos, summary, failed, not_attempted, report.stop_error)
+
+
+MODULE = OutlookModule(
+    groups=(ConnectionOptions(), AuthOptions(), ManyUsersOptions(failure_verb="could not be read")),
+    options=dict(
         user=dict(type="str", aliases=["user_id", "upn"]),
         users=dict(type="list", elements="str"),
         all_users=dict(type="bool", default=False),
         include_sha256=dict(type="bool", default=False),
         include_sizes=dict(type="bool", default=False),
         dest_dir=dict(type="path"),
-        parallelism=dict(type="int", default=8),
-        fail_on_error=dict(type="bool", default=True),
-    )
-    return AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                         mutually_exclusive=[("user", "users", "all_users")])
+    ),
+    check=check,
+    supports_check_mode=True,
+    mutually_exclusive=[("user", "users", "all_users")],
+)
 
 
-def main():
-    module = build_module()
-    params = module.params
-    parallelism = checked_parallelism(module)
-
-    def work(client):
-        # Everything that can be refused is refused here, before the first request.
-        if params["api"] != "graph" and (params["all_users"] or params["include_sizes"]):
-            raise ConfigurationError("all_users and include_sizes need api=graph: the Outlook REST v2.0 API has "
-                                     "neither a user list nor /photos.")
-        dest_dir = params["dest_dir"]
-        if dest_dir and module.check_mode:
-            module.warn("Check mode: nothing is saved into dest_dir.")
-            dest_dir = None
-        if dest_dir:
-            check_writable_dir(dest_dir, "dest_dir")
-        if params["users"]:
-            users = [(normalize_user(user), None) for user in params["users"]]
-        elif not params["all_users"]:
-            users = [(normalize_user(params["user"]), None)]
-        else:
-            users = [(upn or object_id, object_id) for object_id, upn in client.list_users()]
-        report = PhotoReport(client, include_sha256=params["include_sha256"], include_sizes=params["include_sizes"],
-                             dest_dir=dest_dir, parallelism=parallelism)
-        photos = report.run(users)
-        for entry in photos:
-            entry["user"] = entry["user"] if entry["user"] is not None else "me"
-        not_attempted = [entry["user"] for entry in photos if entry["user"] in report.not_attempted]
-        failed = [entry["user"] for entry in photos if entry["error"] and entry["user"] not in report.not_attempted]
-        summary = dict(total=len(photos), with_photo=sum(1 for e in photos if e["has_photo"]),
-                       without_photo=sum(1 for e in photos if e["has_photo"] is False), failed=len(failed),
-                       not_attempted=len(not_attempted))
-        result = dict(changed=False, photos=photos, summary=summary, failed_users=failed,
-                      not_attempted_users=not_attempted, stats=client.transport.stats)
-        return many_users_outcome(result, 0, failed, not_attempted, report.stop_error, params["fail_on_error"],
-                                  verb="could not be read")
-
-    run_module(module, work, pool_size=parallelism, gate=AdaptiveGate(parallelism))
+def main() -> None:
+    MODULE.run(work)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ options:
     default: all
 extends_documentation_fragment:
   - o365.outlook._connection
+  - o365.outlook._auth
   - o365.outlook._photo_policy
   - o365.outlook._attributes
 attributes:
@@ -250,18 +251,42 @@ stats:
       type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from typing import Any, Dict, List, Tuple
 
-from ansible_collections.o365.outlook.plugins.module_utils.module._options import module_argument_spec, photo_policy_options
-from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine
-from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils.module._runner import checked_parallelism, many_users_outcome, photo_policy, run_module
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import REMOVE_PHOTO, PhotoClient, require_capabilities
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine, Job
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
-from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import AdaptiveGate
+from ansible_collections.o365.outlook.plugins.module_utils.module._auth_options import AuthOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._connection_options import ConnectionOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._many_users_options import ManyUsersOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._options import TaskContext
+from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
+from ansible_collections.o365.outlook.plugins.module_utils.module._photo_policy_options import PhotoPolicyOptions
 
 
-def build_module():
-    spec = module_argument_spec(
+def check(task: TaskContext) -> Tuple[List[Job], List[str]]:
+    """(jobs, unmatched files), once the API is known to remove photos if any is to go: before the first request."""
+    params = task.params
+    if params["absent_users"] or any(entry.get("state") == "absent" for entry in params["photos"] or []):
+        require_capabilities(params["api"], (REMOVE_PHOTO,), "remove_photos")
+    return plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
+                     user_domain=params["user_domain"], absent_users=params["absent_users"])
+
+
+def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
+    jobs, unmatched = task.own
+    many_users = task.validated.many_users
+    engine = BulkEngine(client, task.validated.photo_policy, check_mode=task.check_mode, convert=task.params["convert"],
+                        parallelism=many_users.parallelism, want_diff=task.diff, keep=KEEP[many_users.results])
+    results = engine.run(jobs)
+    return many_users.outcome(client, "results", results, engine.summary, engine.failed_users, engine.not_attempted_users,
+                              engine.stop.error, written=engine.written, unmatched_files=unmatched,
+                              extra_stats=dict(seconds=engine.seconds))
+
+
+MODULE = OutlookModule(
+    groups=(ConnectionOptions(), AuthOptions(), PhotoPolicyOptions(wait=False, read_after_write=False), ManyUsersOptions(results=True)),
+    options=dict(
         photos=dict(type="list", elements="dict", options=dict(
             user=dict(type="str", required=True),
             src=dict(type="path"),
@@ -271,38 +296,15 @@ def build_module():
         file_pattern=dict(type="str", default=DEFAULT_FILE_PATTERN),
         user_domain=dict(type="str"),
         absent_users=dict(type="list", elements="str"),
-        parallelism=dict(type="int", default=8),
-        fail_on_error=dict(type="bool", default=True),
-        results=dict(type="str", choices=["all", "changed", "failed"], default="all"),
-        **photo_policy_options(wait=False)
-    )
-    return AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                         required_one_of=[("photos", "src_dir", "absent_users")])
+    ),
+    check=check,
+    supports_check_mode=True,
+    required_one_of=[("photos", "src_dir", "absent_users")],
+)
 
 
-def main():
-    module = build_module()
-    params = module.params
-    parallelism = checked_parallelism(module)
-
-    def work(client):
-        if params["api"] == "outlook_v2" and (params["absent_users"] or any(p.get("state") == "absent" for p in params["photos"] or [])):
-            raise ConfigurationError("The Outlook REST v2.0 API cannot remove a photo: use api=graph to remove photos.")
-        jobs, unmatched = plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
-                                    user_domain=params["user_domain"], absent_users=params["absent_users"])
-        policy = photo_policy(module, read_after_write=False)
-        engine = BulkEngine(client, policy, check_mode=module.check_mode, convert=params["convert"],
-                            parallelism=parallelism, want_diff=module._diff, keep=KEEP[params["results"]])
-        results = engine.run(jobs)
-        stats = client.transport.stats
-        stats["seconds"] = engine.seconds
-        result = dict(changed=engine.written > 0, results=results, summary=engine.summary,
-                      failed_users=engine.failed_users, not_attempted_users=engine.not_attempted_users,
-                      unmatched_files=unmatched, stats=stats)
-        return many_users_outcome(result, engine.written, engine.failed_users, engine.not_attempted_users,
-                                  engine.stop.error, params["fail_on_error"])
-
-    run_module(module, work, pool_size=parallelism, gate=AdaptiveGate(parallelism))
+def main() -> None:
+    MODULE.run(work)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any, Iterable, List, Mapping, Optional, Pattern, Sequence, Tuple
 
 from ._engine import Job
 from ..common._errors import ConfigurationError
+from ..common._users import EMPTY, PADDED, user_key_problem
 
 DEFAULT_FILE_PATTERN = r"^(?P<user>.+)\.(jpe?g|png)$"
 
 
-def compile_pattern(pattern):
+def compile_pattern(pattern: str) -> Pattern[str]:
     try:
         compiled = re.compile(pattern, re.IGNORECASE)
     except re.error as exc:
@@ -27,7 +29,7 @@ def compile_pattern(pattern):
     return compiled
 
 
-def folder_entries(src_dir, pattern, user_domain):
+def folder_entries(src_dir: str, pattern: str, user_domain: Optional[str]) -> Tuple[List[Tuple[str, str]], List[str]]:
     """([(user, path)], unmatched file names) for the regular files of src_dir, sorted by name."""
     if not os.path.isdir(src_dir):
         raise ConfigurationError("src_dir %s does not exist or is not a directory on the host that runs the module." % src_dir)
@@ -48,7 +50,8 @@ def folder_entries(src_dir, pattern, user_domain):
     return matched, unmatched
 
 
-def plan_jobs(photos=None, src_dir=None, file_pattern=DEFAULT_FILE_PATTERN, user_domain=None, absent_users=None):
+def plan_jobs(photos: Optional[Sequence[Mapping[str, Any]]] = None, src_dir: Optional[str] = None, file_pattern: str = DEFAULT_FILE_PATTERN,
+              user_domain: Optional[str] = None, absent_users: Optional[Iterable[str]] = None) -> Tuple[List[Job], List[str]]:
     """(jobs, unmatched files). A user named twice gets one failed job naming both sources: never a guess."""
     wanted = []
     unmatched = []
@@ -67,9 +70,10 @@ def plan_jobs(photos=None, src_dir=None, file_pattern=DEFAULT_FILE_PATTERN, user
     jobs = []
     for entries in seen.values():
         user, state, src = entries[0]
-        if not (user or "").strip():
+        problem = user_key_problem(user)
+        if problem == EMPTY:
             jobs.append(Job(user, state, src, ConfigurationError("an entry has an empty user")))
-        elif user != user.strip():
+        elif problem == PADDED:
             jobs.append(Job(user, state, src, ConfigurationError("user %r has leading or trailing white space" % user)))
         elif len(entries) > 1:
             sources = ", ".join("%s %s" % (s, p or "") for _u, s, p in entries)

@@ -4,82 +4,77 @@
 
 # PRIVATE: for use inside this collection only; the API may change without notice.
 
-"""The connection/auth argument spec shared by every module.
+"""Option groups: a set of options that travels with its doc fragment and its checks, and the task they check.
 
-Documented by the doc fragment o365.outlook._connection; keep the two in step.
+A module is its groups plus its own options (see _outlook_module.OutlookModule). Each group's validate() raises
+ConfigurationError (or another OutlookError) and never calls fail_json: the module reports every error one way.
 """
 
 from __future__ import annotations
 
-import os
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
-from ansible.module_utils.basic import AnsibleFallbackNotFound, env_fallback
-
-from ..auth._auth import AUTH_METHODS
-from ..photo._compare import DEFAULT_PIXEL_TOLERANCE
-
-CLOUDS = ("global", "usgov", "usgovdod", "china")
-
-# Names Azure CLI / azure-identity users already have in AZURE_CLOUD.
-_AZURE_CLOUD_NAMES = {
-    "azurecloud": "global",
-    "azurepubliccloud": "global",
-    "azureusgovernment": "usgov",
-    "azureusgovernmentcloud": "usgov",
-    "azurechinacloud": "china",
-}
+ArgSpec = Dict[str, Dict[str, Any]]
 
 
-def cloud_env_fallback():
-    value = os.environ.get("AZURE_CLOUD")
-    if not value:
-        raise AnsibleFallbackNotFound
-    return _AZURE_CLOUD_NAMES.get(value.strip().lower(), value.strip().lower())
+class TaskContext:
+    """One run of a module as option checks and the module's work see it.
+
+    params: the module's options; warn: module.warn; redactor: the run's Redactor (every secret is added to it);
+    validated.<group name>: what each group's validate() returned, in the order the module declares its groups;
+    own: what the module's own check returned.
+    """
+
+    def __init__(self, params: Mapping[str, Any], warn: Callable[[str], None], redactor: Any, check_mode: bool = False,
+                 diff: bool = False) -> None:
+        self.params = params
+        self.warn = warn
+        self.redactor = redactor
+        self.check_mode = check_mode
+        self.diff = diff
+        self.validated = SimpleNamespace()
+        self.own: Any = None
 
 
-def connection_argument_spec():
-    # The credential options have no env fallback: with one, a stale variable would count as "set in the task"
-    # and could beat what the task says. _auth.select_credentials reads the environment only when the task gives
-    # no credential (or, with an explicit auth_method, for the options of that method the task leaves out).
-    return dict(
-        auth_method=dict(type="str", choices=list(AUTH_METHODS), default="auto"),
-        tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
-        client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
-        client_secret=dict(type="str", no_log=True),
-        client_certificate_path=dict(type="path"),
-        client_certificate_password=dict(type="str", no_log=True),
-        access_token=dict(type="str", no_log=True),
-        managed_identity=dict(type="bool", default=False),
-        managed_identity_client_id=dict(type="str"),
-        cloud=dict(type="str", choices=list(CLOUDS), default="global", fallback=(cloud_env_fallback,)),
-        authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
-        api=dict(type="str", choices=["graph", "outlook_v2"], default="graph"),
-        api_url=dict(type="str", fallback=(env_fallback, ["O365_API_URL"])),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        timeout=dict(type="float", default=30.0),
-    )
+class OptionGroup:
+    """Options that belong together: their argspec entries, the doc fragment that documents them, their checks."""
+
+    # The attribute of TaskContext.validated that holds what validate() returns.
+    name = ""
+    # The doc fragment a module using this group lists in extends_documentation_fragment (None: the module documents them).
+    doc_fragment: Optional[str] = None
+
+    def options(self) -> ArgSpec:
+        raise NotImplementedError
+
+    def validate(self, task: TaskContext) -> Any:
+        """Checks this group's options before anything connects; raises ConfigurationError. The value is kept for the work."""
+        return None
+
+    def connect_options(self, value: Any) -> Dict[str, Any]:
+        """Keyword arguments for open_client() that this group decides (pool size, gate), from what validate() returned."""
+        return {}
 
 
-def photo_policy_options(wait=True):
-    """Options that steer the decision and the write, shared by the single-user and the bulk module."""
-    options = dict(
-        compare=dict(type="str", choices=["auto", "sha256", "pixels"], default="auto"),
-        pixel_tolerance=dict(type="float", default=DEFAULT_PIXEL_TOLERANCE),
-        only_if_missing=dict(type="bool", default=False),
-        backup_dir=dict(type="path"),
-        convert=dict(type="bool", default=True),
-    )
-    if wait:
-        options.update(wait=dict(type="bool", default=False), wait_timeout=dict(type="int", default=60))
-    return options
-
-
-def module_argument_spec(**module_options):
-    """The shared connection options plus a module's own options."""
-    spec = connection_argument_spec()
-    overlap = set(spec) & set(module_options)
-    if overlap:
-        raise ValueError("module options clash with connection options: %s" % ", ".join(sorted(overlap)))
-    spec.update(module_options)
+def merged_spec(groups: Iterable[OptionGroup], own_options: Optional[Mapping[str, Dict[str, Any]]] = None) -> ArgSpec:
+    """One argument spec from the groups' options and the module's own; a name defined twice is a programming error."""
+    spec: ArgSpec = {}
+    for options in [group.options() for group in groups] + [dict(own_options or {})]:
+        clash = set(spec) & set(options)
+        if clash:
+            raise ValueError("options defined twice: %s" % ", ".join(sorted(clash)))
+        spec.update(options)
     return spec
+
+
+def secret_options(spec: Mapping[str, Mapping[str, Any]]) -> List[str]:
+    """The options whose values are secrets (no_log): masked in every form in any output."""
+    return [name for name, option in spec.items() if option.get("no_log")]
+
+
+def connection_argument_spec() -> ArgSpec:
+    """The options every module has: where to connect (ConnectionOptions) and how to sign in (AuthOptions)."""
+    from ._auth_options import AuthOptions
+    from ._connection_options import ConnectionOptions
+    return merged_spec((ConnectionOptions(), AuthOptions()))

@@ -55,3 +55,16 @@ def test_list_entries_and_removals():
 def test_bad_inputs(kwargs, message):
     with pytest.raises(ConfigurationError, match=message):
         plan_jobs(**kwargs)
+
+
+@pytest.mark.parametrize("value, problem", [(None, "empty"), ("", "empty"), (" \t", "empty"), (" a@x", "padded"),
+                                            ("a@x\n", "padded"), ("a@x", None), ("me", None)])
+def test_one_rule_for_user_keys(value, problem):
+    """The module option and the sync entries refuse the same keys (common/_users.py)."""
+    from ansible_collections.o365.outlook.plugins.module_utils.common._users import checked_user, user_key_problem
+    assert user_key_problem(value) == problem
+    if value is not None and problem:
+        with pytest.raises(ConfigurationError, match="user"):
+            checked_user(value)
+    elif problem is None:
+        assert checked_user(value) == value

@@ -6,7 +6,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.o365.outlook.plugins.module_utils.module import _runner as _module
+from ansible_collections.o365.outlook.plugins.module_utils.module import _outlook_module
 from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo_info, outlook_user_photo_sync
 
 
@@ -17,7 +17,7 @@ from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo_
 @pytest.mark.parametrize("parallelism", [0, 65])
 def test_parallelism_out_of_range_fails_before_connecting(module, args, parallelism, monkeypatch, capfd):
     connected = []
-    monkeypatch.setattr(_module, "connect", lambda *a, **k: connected.append(1))
+    monkeypatch.setattr(_outlook_module, "open_client", lambda *a, **k: connected.append(1))
     with patch_module_args(dict(args, parallelism=parallelism, access_token="unit-test-token-value")):
         with pytest.raises(SystemExit):
             module.main()
@@ -33,7 +33,7 @@ class _Transport:
 
 def _sync(monkeypatch, capfd, client, **args):
     client.transport = _Transport()
-    monkeypatch.setattr(_module, "connect", lambda *a, **k: client)
+    monkeypatch.setattr(_outlook_module, "open_client", lambda *a, **k: client)
     with patch_module_args(dict(args, access_token="unit-test-token-value")):
         with pytest.raises(SystemExit):
             outlook_user_photo_sync.main()

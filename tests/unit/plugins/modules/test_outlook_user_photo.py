@@ -9,7 +9,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from PIL import Image
 
-from ansible_collections.o365.outlook.plugins.module_utils.module import _runner as _module
+from ansible_collections.o365.outlook.plugins.module_utils.module import _outlook_module
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import AuthenticationError, MalformedAnswerError
 from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo
 from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_reconcile import FakeClient
@@ -29,12 +29,12 @@ def run(monkeypatch, capfd):
     def runner(args, client):
         seen = {}
 
-        def fake_connect(params, redactor=None, warn=None):
-            seen["params"] = params
+        def fake_open_client(settings, auth, redactor, **options):
+            seen["settings"] = settings
             redactor.add("runtime-token-value")
             return client
 
-        monkeypatch.setattr(_module, "connect", fake_connect)
+        monkeypatch.setattr(_outlook_module, "open_client", fake_open_client)
         with patch_module_args(dict(args, access_token="given-token")):
             with pytest.raises(SystemExit) as caught:
                 outlook_user_photo.main()

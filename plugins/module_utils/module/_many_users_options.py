@@ -1,0 +1,92 @@
+# Copyright (c) o365.outlook contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: for use inside this collection only; the API may change without notice.
+
+"""What the many-user modules share: parallelism, fail_on_error, results, the gate and pool they size, and the outcome
+of the run (the result fields every such module returns, and THE failure message).
+
+The modules document these options themselves: their descriptions say what parallelism means for each.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from ..common._errors import ConfigurationError, OutlookError, UsersFailed
+from ..graph._gate import AdaptiveGate
+from ._options import ArgSpec, OptionGroup, TaskContext
+
+MAX_PARALLELISM = 64
+DEFAULT_PARALLELISM = 8
+RESULTS_CHOICES = ("all", "changed", "failed")
+# Users named in the failure message; the others are counted ("and N more"), all are in failed_users.
+USERS_IN_MESSAGE = 10
+
+
+class ManyUsersRun:
+    """The validated many-user options of one run, and how it ends."""
+
+    def __init__(self, parallelism: int, fail_on_error: bool, results: Optional[str], failure_verb: str) -> None:
+        self.parallelism = parallelism
+        self.fail_on_error = fail_on_error
+        self.results = results
+        self.failure_verb = failure_verb
+        self.gate = AdaptiveGate(parallelism)
+
+    def outcome(self, client: Any, entries_key: str, entries: List[Dict[str, Any]], summary: Mapping[str, Any],
+                failed_users: Sequence[str], not_attempted_users: Sequence[str], stop_error: Optional[OutlookError],
+                written: int = 0, extra_stats: Optional[Mapping[str, Any]] = None, **fields: Any) -> Dict[str, Any]:
+        """The module's result (entries under entries_key, summary, failed and not attempted users, module fields, stats),
+        or UsersFailed carrying all of it.
+
+        A stopped run always fails (it did not finish), and says what was written and who was not attempted;
+        per-user failures fail the task only with fail_on_error.
+        """
+        stats = dict(client.transport.stats, **(extra_stats or {}))
+        result = dict(changed=written > 0, **{entries_key: entries}, summary=summary, failed_users=failed_users,
+                      not_attempted_users=not_attempted_users, **fields, stats=stats)
+        if stop_error is not None:
+            raise UsersFailed("The run stopped: %s. %d users were not attempted (see not_attempted_users), %d failed; "
+                              "%d photos were changed before it stopped. Fix the cause and run again: done users are "
+                              "not written twice." % (stop_error.msg, len(not_attempted_users), len(failed_users),
+                                                      written), **result)
+        if failed_users and self.fail_on_error:
+            shown = ", ".join(str(user) for user in failed_users[:USERS_IN_MESSAGE])
+            more = "" if len(failed_users) <= USERS_IN_MESSAGE else " and %d more" % (len(failed_users) - USERS_IN_MESSAGE)
+            raise UsersFailed("%d of %d users %s: %s%s. See each entry's message; the other users were done."
+                              % (len(failed_users), summary["total"], self.failure_verb, shown, more), **result)
+        return result
+
+
+class ManyUsersOptions(OptionGroup):
+    """parallelism and fail_on_error, and results where the module has it; validated into a ManyUsersRun.
+
+    failure_verb: what happened to the failed users, in the failure message ("3 of 9 users failed: ...").
+    """
+
+    name = "many_users"
+
+    def __init__(self, results: bool = False, failure_verb: str = "failed") -> None:
+        self.results = results
+        self.failure_verb = failure_verb
+
+    def options(self) -> ArgSpec:
+        options = dict(
+            parallelism=dict(type="int", default=DEFAULT_PARALLELISM),
+            fail_on_error=dict(type="bool", default=True),
+        )
+        if self.results:
+            options.update(results=dict(type="str", choices=list(RESULTS_CHOICES), default="all"))
+        return options
+
+    def validate(self, task: TaskContext) -> ManyUsersRun:
+        value = task.params["parallelism"]
+        if not 1 <= value <= MAX_PARALLELISM:
+            raise ConfigurationError("parallelism must be between 1 and %d, got %d." % (MAX_PARALLELISM, value))
+        return ManyUsersRun(value, task.params["fail_on_error"], task.params.get("results"), self.failure_verb)
+
+    def connect_options(self, value: ManyUsersRun) -> Dict[str, Any]:
+        # One keep-alive connection per request in flight, and one gate for every worker.
+        return dict(pool_size=value.parallelism, gate=value.gate)
