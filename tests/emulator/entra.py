@@ -4,12 +4,14 @@ certificate assertion) and the two managed-identity endpoints msal knows (App Se
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import json
 import re
 import time
 import uuid
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, unquote_plus
 
 import jwt
 
@@ -31,6 +33,30 @@ def aadsts_error(req, status, error, code, text):
         "error": error, "error_description": description, "error_codes": [code], "timestamp": timestamp,
         "trace_id": trace_id, "correlation_id": req.client_request_id, "error_uri": "%s/error?code=%d" % (req.base_url, code),
     }, headers=NO_STORE)
+
+
+def unknown_resource(req, status, resource, tenant):
+    """AADSTS500011, Entra's answer to a token request for a resource principal the tenant does not have."""
+    return aadsts_error(req, status, "invalid_resource", 500011, (
+        "The resource principal named %s was not found in the tenant named %s. This can happen if the application has not "
+        "been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent "
+        "your authentication request to the wrong tenant.") % (resource, tenant))
+
+
+def basic_credentials(header: str):
+    """(client_id, client_secret) from an 'Authorization: Basic' value (RFC 6749 2.3.1: each form-urlencoded, then
+    'id:secret' in base64), None when the header is not Basic, or a str saying what is wrong with it."""
+    scheme, dummy, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return "The Authorization header is not valid base64 of UTF-8 text."
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        return "The Authorization header does not hold client_id:client_secret."
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def _same_secret(given: str, expected: str | None) -> bool:
@@ -109,6 +135,21 @@ class Entra:
 
     def _token(self, req, tenant):
         form = dict(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
+        basic = basic_credentials(req.headers.get("authorization", ""))
+        if basic is not None:
+            req.log["credential"] = "secret_basic"
+        if isinstance(basic, str):
+            return aadsts_error(req, 401, "invalid_client", 7000218, basic)
+        if basic is not None:
+            # client_secret_basic: the client id and secret come from the header; the form must not contradict them.
+            req.log["client_id"] = basic[0]
+            if form.get("client_id") and form["client_id"].lower() != basic[0].lower():
+                return aadsts_error(req, 401, "invalid_client", 7000218,
+                                    "The client_id in the body does not match the client_id in the Authorization header.")
+            if "client_secret" in form or "client_assertion" in form:
+                return aadsts_error(req, 401, "invalid_client", 7000218,
+                                    "The request uses more than one client authentication method.")
+            form["client_id"] = basic[0]
         client_id = form.get("client_id", "")
         req.log["client_id"] = client_id or None
         if form.get("grant_type") != "client_credentials":
@@ -128,15 +169,24 @@ class Entra:
                 "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not "
                 "been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your "
                 "authentication request to the wrong tenant.") % (client_id, tenant))
-        failure = self._check_credential(req, form, client, tenant)
+        failure = self._check_credential(req, form, client, tenant, basic)
         if failure is not None:
             return failure
+        resource = normalize_resource(scope)
+        if not self.state.knows_resource(resource):
+            return unknown_resource(req, 400, resource, tenant)
         value = self.state.issue_token("app", client.client_id, scope, client.expires_in, roles=client.roles)[0]
         return Response.json(200, {"token_type": "Bearer", "expires_in": client.expires_in, "ext_expires_in": client.expires_in,
                                    "access_token": value}, headers=NO_STORE)
 
-    def _check_credential(self, req, form, client, tenant):
-        """None when the secret or the assertion proves the client, else the AADSTS error response."""
+    def _check_credential(self, req, form, client, tenant, basic=None):
+        """None when the secret (in the body or in a Basic header) or the assertion proves the client, else the AADSTS
+        error response."""
+        if basic is not None:
+            req.log["credential"] = "secret_basic"
+            if _same_secret(basic[1], client.secret):
+                return None
+            return self._bad_secret(req, client)
         if "client_assertion" in form or "client_assertion_type" in form:
             req.log["credential"] = "certificate"
             problem = self._assertion_problem(req, form, client, tenant)
@@ -147,11 +197,15 @@ class Entra:
             req.log["credential"] = "secret"
             if _same_secret(form["client_secret"], client.secret):
                 return None
-            return aadsts_error(req, 401, "invalid_client", 7000215, (
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the "
-                "client secret ID, for a secret added to app '%s'.") % client.client_id)
+            return self._bad_secret(req, client)
         return aadsts_error(req, 401, "invalid_client", 7000218,
                             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+
+    @staticmethod
+    def _bad_secret(req, client):
+        return aadsts_error(req, 401, "invalid_client", 7000215, (
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the "
+            "client secret ID, for a secret added to app '%s'.") % client.client_id)
 
     def _assertion_problem(self, req, form, client, tenant):
         """Why the client assertion does not prove the client (fixed texts: never echo the assertion), or None."""
@@ -206,7 +260,10 @@ class Entra:
             return Response.json(400, {"error": "invalid_request", "error_description": "Identity not found"})
         req.log["client_id"] = identity.client_id
         req.log["credential"] = "managed_identity"
-        value, token = self.state.issue_token("app", identity.client_id, normalize_resource(req.query["resource"]),
+        resource = normalize_resource(req.query["resource"])
+        if not self.state.knows_resource(resource):
+            return unknown_resource(req, 400, resource, self.state.tenant_id)
+        value, token = self.state.issue_token("app", identity.client_id, resource,
                                               MANAGED_IDENTITY_TTL, roles=identity.roles)
         return identity, value, token
 

@@ -31,6 +31,8 @@ AADSTS_HINTS = {
     700027: "the certificate is not registered on the app registration, or the key does not match it",
     1002012: "the requested scope is not valid for this application",
     7000112: "the application is disabled",
+    500011: ("the API is not known in this tenant: check the cloud option (a token for another cloud's Graph is refused) "
+             "and api"),
 }
 
 # Longest piece of a service's text an error message shows (after redaction).

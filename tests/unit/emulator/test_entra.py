@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import os
+from urllib.parse import quote_plus
 
 import msal
 import pytest
@@ -202,3 +204,117 @@ def test_managed_identity_imds(api, mi_env):
     assert api.call("GET", url).status_code == 400  # no Metadata: true
     body = api.call("GET", url, headers={"Metadata": "true"}).json()
     assert body["expires_in"] == "3599" and body["token_type"] == "Bearer"
+
+
+# ----------------------------------------------------------------- unknown resources (AADSTS500011)
+
+UNKNOWN_RESOURCE = "https://management.azure.com"
+
+
+def _secret_form(scope):
+    return {"client_id": RW_CLIENT, "client_secret": RW_SECRET, "grant_type": "client_credentials", "scope": scope}
+
+
+@pytest.mark.parametrize("scope, resource", [
+    (UNKNOWN_RESOURCE + "/.default", UNKNOWN_RESOURCE),
+    ("https://graph.microsoft.us/.default", "https://graph.microsoft.us"),  # another cloud's Graph: not in this tenant
+])
+def test_token_for_an_unknown_resource_is_aadsts500011(api, scope, resource):
+    body = _aadsts(api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=_secret_form(scope)), 400, 500011, "invalid_resource")
+    assert body["error_description"].startswith(
+        "AADSTS500011: The resource principal named %s was not found in the tenant named %s. " % (resource, TENANT))
+    assert api.log()[-1]["status"] == 400
+    result = _msal_app(api, RW_CLIENT, RW_SECRET).acquire_token_for_client(scopes=[scope])
+    assert "access_token" not in result and result["error"] == "invalid_resource" and result["error_codes"] == [500011]
+
+
+@pytest.mark.parametrize("scope, resource", [
+    (GRAPH_SCOPE, "https://graph.microsoft.com"),
+    ("00000003-0000-0000-c000-000000000000/.default", "00000003-0000-0000-c000-000000000000"),
+    ("https://outlook.office.com/.default", "https://outlook.office.com"),
+    ("https://outlook.office365.com/.default", "https://outlook.office365.com"),
+])
+def test_the_known_resources_get_tokens(api, scope, resource):
+    resp = api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=_secret_form(scope))
+    assert resp.status_code == 200, resp.text
+    assert api.state.lookup_token(resp.json()["access_token"]).resource == resource
+
+
+def test_an_audience_behaviour_makes_its_resource_known(api):
+    form = _secret_form("https://graph.microsoft.us/.default")
+    assert api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=form).status_code == 400
+    api.behave(graph_audiences=["https://graph.microsoft.us"])
+    resp = api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=form)
+    assert resp.status_code == 200, resp.text
+    assert api.graph("GET", "/users/alex.wilber@contoso.onmicrosoft.com/photo", resp.json()["access_token"]).status_code == 200
+
+
+def test_managed_identity_for_an_unknown_resource_is_aadsts500011(api):
+    imds = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=" + UNKNOWN_RESOURCE
+    body = _aadsts(api.call("GET", imds, headers={"Metadata": "true"}), 400, 500011, "invalid_resource")
+    assert "resource principal named %s was not found" % UNKNOWN_RESOURCE in body["error_description"]
+    app_service = "/msi/token?api-version=2019-08-01&resource=" + UNKNOWN_RESOURCE
+    resp = api.call("GET", app_service, headers={"X-IDENTITY-HEADER": api.info["identity_header"]})
+    assert resp.status_code == 400
+    assert resp.json()["statusCode"] == 400 and resp.json()["message"].startswith("AADSTS500011: The resource principal named ")
+    assert [entry["status"] for entry in api.log() if entry["api"] == "managed_identity"] == [400, 400]
+    known = api.call("GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://outlook.office.com/",
+                     headers={"Metadata": "true"})
+    assert known.status_code == 200 and known.json()["resource"] == "https://outlook.office.com/"
+
+
+# ----------------------------------------------------------------- client_secret_basic (RFC 6749 2.3.1)
+
+def _basic(client_id, secret):
+    """The Authorization value of RFC 6749 2.3.1: each part form-urlencoded, joined by ':', then base64."""
+    raw = "%s:%s" % (quote_plus(client_id), quote_plus(secret))
+    return "Basic " + base64.b64encode(raw.encode("utf-8")).decode("ascii")
+
+
+def test_discovery_advertises_client_secret_basic(api):
+    doc = api.call("GET", "/%s/v2.0/.well-known/openid-configuration" % TENANT).json()
+    assert "client_secret_basic" in doc["token_endpoint_auth_methods_supported"]
+
+
+def test_client_secret_basic_issues_a_token(api):
+    form = {"grant_type": "client_credentials", "scope": GRAPH_SCOPE}
+    resp = api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=form, headers={"Authorization": _basic(RW_CLIENT, RW_SECRET)})
+    assert resp.status_code == 200, resp.text
+    token = api.state.lookup_token(resp.json()["access_token"])
+    assert (token.kind, token.client_id, token.roles) == ("app", RW_CLIENT, {"profilephoto.readwrite.all"})
+    entry = api.log()[-1]
+    assert (entry["client_id"], entry["credential"], entry["status"]) == (RW_CLIENT, "secret_basic", 200)
+    assert RW_SECRET not in json.dumps(api.log())
+    # The same client id in the body as well is allowed.
+    form["client_id"] = RW_CLIENT
+    assert api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=form,
+                    headers={"Authorization": _basic(RW_CLIENT, RW_SECRET)}).status_code == 200
+
+
+def test_client_secret_basic_decodes_form_urlencoding(api):
+    """A secret with ':', '+', '%' and spaces survives: it is form-urlencoded before base64, as RFC 6749 2.3.1 says."""
+    client_id, secret = "77777777-7777-4777-8777-777777777777", "a:b+c%d e/f~"
+    api.control("POST", "/clients", json={"client_id": client_id, "secret": secret}).raise_for_status()
+    form = {"grant_type": "client_credentials", "scope": GRAPH_SCOPE}
+    good = api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=form, headers={"Authorization": _basic(client_id, secret)})
+    assert good.status_code == 200, good.text
+    # Without the form-urlencoding step the '+' would be read as a space: the secret no longer matches.
+    raw = base64.b64encode(("%s:%s" % (client_id, secret)).encode("utf-8")).decode("ascii")
+    _aadsts(api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=form, headers={"Authorization": "Basic " + raw}),
+            401, 7000215, "invalid_client")
+
+
+@pytest.mark.parametrize("authorization, form, code", [
+    (("11111111-1111-4111-8111-111111111111", "Wr0ng-s3cret-value"), {}, 7000215),
+    ("Basic %%%not-base64", {}, 7000218),
+    ("Basic " + base64.b64encode(b"no-colon-here").decode("ascii"), {}, 7000218),
+    ((RW_CLIENT, RW_SECRET), {"client_secret": RW_SECRET}, 7000218),  # two authentication methods at once
+    ((RW_CLIENT, RW_SECRET), {"client_id": "22222222-2222-4222-8222-222222222222"}, 7000218),  # body and header disagree
+])
+def test_client_secret_basic_errors(api, authorization, form, code):
+    header = _basic(*authorization) if isinstance(authorization, tuple) else authorization
+    data = dict({"grant_type": "client_credentials", "scope": GRAPH_SCOPE}, **form)
+    body = _aadsts(api.call("POST", "/%s/oauth2/v2.0/token" % TENANT, data=data, headers={"Authorization": header}),
+                   401, code, "invalid_client")
+    assert "Wr0ng-s3cret" not in json.dumps(body) and RW_SECRET not in json.dumps(body)
+    assert "Wr0ng-s3cret" not in json.dumps(api.log()) and RW_SECRET not in json.dumps(api.log())
