@@ -133,6 +133,11 @@ def dialect_for(endpoints: Any) -> Dialect:
     return GraphDialect(endpoints.api_base)
 
 
+# Codes that say the user has no Exchange Online mailbox (graph-photo-api.md sections 3 and 8): the photo API
+# cannot serve them. Never "no photo": a sync must not upload over, or report as missing, what it cannot read.
+NO_MAILBOX_CODES = frozenset(("errornonexistentmailbox", "mailboxnotenabledforrestapi", "mailboxnothostedinexchangeonline"))
+
+
 class UserNotFoundError(GraphError):
     """The user key matched nobody in the tenant."""
 
@@ -287,7 +292,11 @@ class PhotoClient:
         if exc.status == 404 and code in ("request_resourcenotfound", "resourcenotfound", "errorinvalideuser", "errorinvaliduser"):
             return UserNotFoundError(exc.status, exc.code, "user %r was not found: use the object id or the UPN" % user,
                                      request_id=exc.request_id, method=exc.method, url=exc.url)
-        if exc.status == 401:
+        if code in NO_MAILBOX_CODES:
+            hint = ("%s has no Exchange Online mailbox (guests, unlicensed users and mailboxes hosted on-premises have "
+                    "none), and profile photos need one: license the user for Exchange Online or leave them out"
+                    % ("the signed-in user" if user is None else "user %r" % user))
+        elif exc.status == 401:
             hint = ("the API refused the token: check that cloud matches the tenant's cloud (the token is issued for "
                     "that cloud's API) and that the app registration is in this tenant")
         elif exc.status == 403:
