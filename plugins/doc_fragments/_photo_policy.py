@@ -15,8 +15,12 @@ options:
   convert:
     description:
       - Convert images the service does not take (other formats, over 4 MB) to a JPEG that fits, instead of failing.
+      - A PNG is converted to JPEG too (transparency on white), since the service documents only JPEG. Without
+        Pillow, or with O(convert=false), a PNG of at most 4 MB is sent as C(image/png) with a warning that the
+        service may refuse it.
       - Needs Pillow only when a conversion is needed. The same file always converts to the same bytes, so
-        reruns stay idempotent.
+        reruns stay idempotent. The comparison judges pixels, so a user whose photo was stored from an earlier PNG
+        upload of the same image is not rewritten because the module now sends JPEG.
     type: bool
     default: true
   compare:

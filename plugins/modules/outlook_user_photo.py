@@ -33,9 +33,12 @@ options:
     default: present
   src:
     description:
-      - Path of the image on the host that runs the module. JPEG or PNG of at most 4 MB are sent as they are.
-      - With O(convert=true) and Pillow installed, GIF, BMP, WebP and TIFF images are converted to JPEG and larger
-        images are scaled down until they fit 4 MB.
+      - Path of the image on the host that runs the module. A JPEG of at most 4 MB is sent as it is.
+      - The service documents only JPEG (C(image/jpeg)). With O(convert=true) and Pillow installed, a PNG is converted
+        to JPEG (transparency on white; the same file always gives the same bytes), GIF, BMP, WebP and TIFF images
+        are converted to JPEG, and larger images are scaled down until they fit 4 MB.
+      - Without Pillow, or with O(convert=false), a PNG of at most 4 MB is sent as it is as C(image/png), with a
+        warning, since a tenant may refuse PNG uploads.
       - Every image is checked whole before any request is sent. A file over 256 MB is refused without being read,
         and an image whose header declares more than 50 million pixels (width times height) without being decoded,
         to protect the host's memory. A JPEG must run
@@ -228,7 +231,7 @@ backup_file:
   type: str
   sample: /var/backups/photos/adele.vance@contoso.com.20261127T101500123456Z.jpg
 conversion:
-  description: What was done to O(src) to make it acceptable, for example V(GIF 800x800 to JPEG 800x800); null when sent as is.
+  description: What was done to O(src) to make it acceptable, for example V(PNG 320x200 to JPEG 320x200); null when sent as is.
   returned: always
   type: str
 """
@@ -252,7 +255,7 @@ def check(task: TaskContext) -> Tuple[Optional[str], Optional[SourceImage]]:
     params = task.params
     user = checked_user(params["user"])
     if params["state"] == "present":
-        return user, load_source(params["src"], convert=params["convert"])
+        return user, load_source(params["src"], convert=params["convert"], warn=task.warn)
     require_capabilities(params["api"], (REMOVE_PHOTO,), "state_absent")
     return user, None
 

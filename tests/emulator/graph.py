@@ -23,7 +23,11 @@ MAX_PHOTO_BYTES = 4 * 1024 * 1024
 MAX_BATCH_REQUESTS = 20
 MAX_PAGE_SIZE = 999
 DEFAULT_PAGE_SIZE = 100
-WRITE_CONTENT_TYPES = ("image/jpeg", "image/png")
+# Content types a photo write may carry. image/jpeg is the documented one; application/octet-stream is what Graph's
+# OpenAPI description lists and what msgraph-sdk and Set-MgUserPhotoContent send. The bytes decide what the image is.
+# image/png is taken only with the behaviour png=accept (README: "Writes").
+WRITE_CONTENT_TYPES = ("image/jpeg", "application/octet-stream")
+PNG_REFUSED = "The photo must be a JPEG image (Content-Type: image/jpeg); PNG images are not accepted."
 
 
 def _lower(*names):
@@ -39,6 +43,12 @@ SELF_WRITE = _lower("User.ReadWrite")
 NO_PHOTO_MESSAGES = {
     "ImageNotFound": "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.",
     "ErrorItemNotFound": "The photo wasn't found.",
+}
+# The no_mailbox answers that are errors (README, "Mailboxes"): ErrorNonExistentMailbox is what Graph's known-issues
+# page gave for photos of users without a mailbox; MailboxNotEnabledForRESTAPI is what the mail APIs answer.
+NO_MAILBOX_MESSAGES = {
+    "ErrorNonExistentMailbox": "The SMTP address has no mailbox associated with it.",
+    "MailboxNotEnabledForRESTAPI": "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
 }
 FAULT_ERRORS = {
     429: ("TooManyRequests", "Please retry again later."),
@@ -258,6 +268,11 @@ class GraphApi:
             return self._unauthorized(req, "Lifetime validation failed, the token is expired.")
         audiences = self.state.behaviours["graph_audiences" if dialect == GRAPH else "outlook_audiences"]
         if token.resource.lower() not in {audience.lower() for audience in audiences}:
+            if dialect == OUTLOOK:
+                # Exchange's own 401 for a token of another resource (a Graph token, say).
+                return graph_error(req, 401, "InvalidAudienceForResource", (
+                    "The audience claim value is invalid for current resource. Audience claim is '%s', request url is '%s' "
+                    "and resource type is 'Exchange'.") % (token.resource, req.base_url + req.path))
             return self._unauthorized(req, "Invalid audience.")
         return token
 
@@ -341,6 +356,10 @@ class GraphApi:
     # ----------------------------------------------------------------- photo operations
 
     def _execute(self, req, call):
+        if call.user is not None and call.operation != "user" and not call.user.has_mailbox:
+            answer = self._without_mailbox(req, call)
+            if answer is not None:
+                return answer
         if call.operation == "photo_value" and req.method == "DELETE":
             return self._delete_photo(req, call)
         if call.operation == "photo_value" and req.method in ("PUT", "PATCH"):
@@ -379,6 +398,24 @@ class GraphApi:
         code = "ErrorItemNotFound" if call.dialect == OUTLOOK else self.state.behaviours["no_photo_code"]
         return graph_error(req, 404, code, NO_PHOTO_MESSAGES[code])
 
+    def _without_mailbox(self, req, call):
+        """The answer to a photo call on a user without an Exchange Online mailbox; None when no_mailbox=mailbox
+        serves them like everyone else."""
+        answer = self.state.behaviours["no_mailbox"]
+        if answer == "mailbox":
+            return None
+        if answer in NO_MAILBOX_MESSAGES:
+            return graph_error(req, 404, answer, NO_MAILBOX_MESSAGES[answer])
+        # no_photo: every read says "no photo" as the no_photo switches decide; a write or a removal finds none.
+        if req.method == "GET" and self._wants_placeholder(call):
+            if call.operation == "photo":
+                return self._placeholder(req, call)
+            if call.operation == "size":
+                return self._placeholder(req, call, True)
+            if call.operation == "photos":
+                return self._list_photos(req, call, hide_photo=True)
+        return self._photo_not_found(req, call)
+
     def _get_photo(self, req, call):
         photo = call.user.visible_photo()
         if photo is None:
@@ -391,8 +428,8 @@ class GraphApi:
             return self._photo_not_found(req, call)
         return Response(200, photo.data, photo.content_type)
 
-    def _list_photos(self, req, call):
-        photo = call.user.visible_photo()
+    def _list_photos(self, req, call, hide_photo=False):
+        photo = None if hide_photo else call.user.visible_photo()
         if photo is None:
             if not self._wants_placeholder(call):
                 return self._photo_not_found(req, call)
@@ -438,10 +475,15 @@ class GraphApi:
         if req.body_size > MAX_PHOTO_BYTES:
             return graph_error(req, 413, "RequestEntityTooLarge", "The photo is larger than the 4 MB limit (%d bytes)." % req.body_size)
         content_type = req.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in WRITE_CONTENT_TYPES:
-            return graph_error(req, 400, "BadRequest", "The Content-Type header must be image/jpeg or image/png, not '%s'." % content_type)
+        png_accepted = self.state.behaviours["png"] == "accept"
+        if content_type == "image/png" and not png_accepted:
+            return graph_error(req, 400, "BadRequest", PNG_REFUSED)
+        if content_type not in WRITE_CONTENT_TYPES + (("image/png",) if png_accepted else ()):
+            return graph_error(req, 400, "BadRequest", "The Content-Type header must be image/jpeg or application/octet-stream, not '%s'." % content_type)
         try:
             photo = Photo.from_bytes(req.body)  # a full decode: a truncated or non-image body fails here
+            if photo.content_type == "image/png" and not png_accepted:  # the bytes decide, whatever the label
+                return graph_error(req, 400, "BadRequest", PNG_REFUSED)
             if self.state.behaviours["reencode"]:
                 photo = Photo.from_bytes(images.reencode_jpeg(req.body), "image/jpeg", full_decode=False)
         except images.ImageError:

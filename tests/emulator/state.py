@@ -32,6 +32,10 @@ TENANT_ID = "00000000-0000-4000-8000-00000000c0de"
 TENANT_DOMAIN = "contoso.onmicrosoft.com"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+OUTLOOK_RESOURCES = ("https://outlook.office.com", "https://outlook.office365.com")
+# The resource principals the emulated tenant has, whatever the audience behaviours say: a token request for any
+# other resource (one not in graph_audiences or outlook_audiences either) gets AADSTS500011.
+KNOWN_RESOURCES = (GRAPH_RESOURCE, GRAPH_APP_ID) + OUTLOOK_RESOURCES
 STANDARD_SIZES = (48, 64, 96, 120, 240, 360, 432, 504, 648)
 MAX_LOG_ENTRIES = 1_000_000
 
@@ -60,6 +64,7 @@ _GENERATED_NAMESPACE = uuid.UUID("6f1c8a52-3b7e-4c1d-9a0e-2d5b7c9e0f11")
 
 DEFAULT_BEHAVIOURS = {
     "reencode": False,
+    "png": "reject",
     "no_photo": "404",
     "no_photo_code": "ImageNotFound",
     "id_case": "lower",
@@ -69,9 +74,10 @@ DEFAULT_BEHAVIOURS = {
     "propagation_delay_s": 0,
     "throttle": None,
     "mailbox_concurrency": None,
+    "no_mailbox": "ErrorNonExistentMailbox",
     "faults": [],
     "graph_audiences": [GRAPH_RESOURCE, GRAPH_APP_ID],
-    "outlook_audiences": [GRAPH_RESOURCE, GRAPH_APP_ID, "https://outlook.office.com", "https://outlook.office365.com"],
+    "outlook_audiences": list(OUTLOOK_RESOURCES),
 }
 
 
@@ -167,10 +173,19 @@ class User:
     # Propagation delay: until stale_until (monotonic clock) readers still see stale_photo.
     stale_photo: Photo | None = None
     stale_until: float = 0.0
+    declared_type: str | None = None  # "Member" or "Guest" as seeded; None: a guest when the UPN holds #EXT#
+    mailbox_flag: bool | None = None  # as seeded; None: members have an Exchange Online mailbox, guests do not
 
     @property
     def user_type(self):
+        if self.declared_type:
+            return self.declared_type
         return "Guest" if "#ext#" in self.upn.lower() else "Member"
+
+    @property
+    def has_mailbox(self) -> bool:
+        """Whether the user has an Exchange Online mailbox; the no_mailbox behaviour decides what the others get."""
+        return self.user_type != "Guest" if self.mailbox_flag is None else self.mailbox_flag
 
     def visible_photo(self) -> Photo | None:
         """The photo API readers see now (lock-free: the writer sets stale_photo before stale_until)."""
@@ -180,7 +195,7 @@ class User:
 
     def view(self):
         return {"id": self.id, "userPrincipalName": self.upn, "displayName": self.display_name, "mail": self.mail,
-                "userType": self.user_type, "has_photo": self.photo is not None,
+                "userType": self.user_type, "mailbox": self.has_mailbox, "has_photo": self.photo is not None,
                 "photo": self.photo.view() if self.photo else None}
 
 
@@ -401,8 +416,14 @@ def _check_audiences(value):
     return [normalize_resource(item) for item in value]
 
 
+# What the photo API answers for a user without an Exchange Online mailbox (tests/emulator/README.md, "Mailboxes"):
+# a 404 with one of the two error codes, "no_photo" (reads say no photo, writes are refused as ImageNotFound-style
+# 404s), or "mailbox" (served as if the user had one: the emulator's answer before issue 10).
+NO_MAILBOX_ANSWERS = ("ErrorNonExistentMailbox", "MailboxNotEnabledForRESTAPI", "no_photo", "mailbox")
+
 _BEHAVIOUR_CHECKS = {
     "reencode": _check_bool,
+    "png": _choice("reject", "accept"),
     "no_photo": _choice("404", "placeholder"),
     "no_photo_code": _choice("ImageNotFound", "ErrorItemNotFound"),
     "id_case": _choice("lower", "upper"),
@@ -412,6 +433,7 @@ _BEHAVIOUR_CHECKS = {
     "propagation_delay_s": _check_number,
     "throttle": _check_throttle,
     "mailbox_concurrency": _check_positive_int_or_null,
+    "no_mailbox": _choice(*NO_MAILBOX_ANSWERS),
     "faults": _check_faults,
     "graph_audiences": _check_audiences,
     "outlook_audiences": _check_audiences,
@@ -458,7 +480,9 @@ class State:
             for user_id, upn, name, has_photo in DEFAULT_USERS:
                 photo = Photo.from_bytes(images.make_jpeg(240, 240, 1)) if has_photo else None
                 mail = "john@fabrikam.com" if "#EXT#" in upn else upn
-                self._put_user_locked(User(user_id, upn, name, mail, photo))
+                # Every seeded user has a mailbox, the guest John too: the seed serves the addressing tests
+                # (#EXT# in a key); users without one are added through the control API ("mailbox": false).
+                self._put_user_locked(User(user_id, upn, name, mail, photo, mailbox_flag=True))
             for spec in DEFAULT_CLIENTS:
                 client = self._client_from_spec(spec)
                 self._clients[client.client_id.lower()] = client
@@ -540,8 +564,16 @@ class State:
         user_id = spec.get("id")
         if user_id is not None and not isinstance(user_id, str):
             raise ValueError("id must be a string")
-        mail = spec.get("mail", None if "#ext#" in upn.lower() else upn)
-        return User(user_id, upn, spec.get("displayName") or upn.split("@")[0], mail, photo)
+        user_type = spec.get("userType")
+        if user_type is not None and user_type not in ("Member", "Guest"):
+            raise ValueError("userType of %s must be Member or Guest" % upn)
+        mailbox = spec.get("mailbox")
+        if mailbox is not None and not isinstance(mailbox, bool):
+            raise ValueError("mailbox of %s must be true or false" % upn)
+        guest = user_type == "Guest" or (user_type is None and "#ext#" in upn.lower())
+        mail = spec.get("mail", None if guest else upn)
+        return User(user_id, upn, spec.get("displayName") or upn.split("@")[0], mail, photo,
+                    declared_type=user_type, mailbox_flag=mailbox)
 
     def generate_users(self, count, domain=TENANT_DOMAIN, prefix="user", photo_ratio=0.0, photo_size=96):
         """prefix00001@domain ...: deterministic ids and photos; photo_ratio of them (evenly spread) get a tiny JPEG."""
@@ -641,6 +673,14 @@ class State:
         with self._lock:
             self._tokens[value] = token
         return value, token
+
+    def knows_resource(self, resource) -> bool:
+        """Whether a token may be issued for this resource: one of KNOWN_RESOURCES, or one an audience behaviour names."""
+        known = set(KNOWN_RESOURCES)
+        with self._lock:
+            known.update(self.behaviours["graph_audiences"])
+            known.update(self.behaviours["outlook_audiences"])
+        return normalize_resource(resource).lower() in {item.lower() for item in known}
 
     def lookup_token(self, value) -> Token | None:
         return self._tokens.get(value)
@@ -834,7 +874,8 @@ class State:
                         self._by_id, self._by_upn, self._order = {}, {}, None
                     elif op == "user":
                         self._put_user_locked(User(record["id"], record["upn"], record["name"], record.get("mail"),
-                                                   _photo_from_record(record.get("photo"))))
+                                                   _photo_from_record(record.get("photo")),
+                                                   declared_type=record.get("user_type"), mailbox_flag=record.get("mailbox")))
                     elif op == "photo":
                         user = self._by_id.get(str(record["id"]).lower())
                         if user is not None:
@@ -864,7 +905,7 @@ def _photo_from_record(record):
 
 def _user_record(user):
     return {"op": "user", "id": user.id, "upn": user.upn, "name": user.display_name, "mail": user.mail,
-            "photo": _photo_record(user.photo)}
+            "photo": _photo_record(user.photo), "user_type": user.declared_type, "mailbox": user.mailbox_flag}
 
 
 def _client_record(client):

@@ -17,7 +17,7 @@ import collections
 import concurrent.futures
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ..common._errors import GraphError, OutlookError, as_outlook_error
 from ..photo._image import load_source
@@ -191,6 +191,8 @@ class BulkEngine:
         self.written = 0
         self.stop = RunStop()
         self.seconds = 0.0
+        self._warned = False
+        self._warned_lock = threading.Lock()
 
     def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
         """The result dicts of the jobs that `keep` selects, in input order; counts go to self.summary.
@@ -297,6 +299,7 @@ class BulkEngine:
             current = CurrentPhoto(meta, data)
             if job.state == "present":
                 source = load_source(job.src, convert=self.convert)
+                self._warn_once(source.warning)
                 changed, result, diff = ensure_present(self.client, job.user, source, self.check_mode, self.policy, current=current)
                 result["conversion"] = source.conversion
                 skipped = (result.get("comparison") or {}).get("method") == "only_if_missing"
@@ -312,6 +315,16 @@ class BulkEngine:
         if self.want_diff:
             entry["diff"] = diff
         return entry
+
+    def _warn_once(self, warning: Optional[str]) -> None:
+        """A source's warning (a PNG sent as PNG) has one run-wide cause: say it once, not once per user."""
+        if warning is None:
+            return
+        with self._warned_lock:
+            if self._warned:
+                return
+            self._warned = True
+        self.policy.warn(warning + " The same holds for every PNG source of this run.")
 
     def _failed(self, job: Job, error: OutlookError, entry: dict[str, Any] | None = None) -> dict[str, Any]:
         if stops_run(error):

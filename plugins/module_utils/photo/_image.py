@@ -20,7 +20,7 @@ import os
 import stat
 import struct
 import zlib
-from typing import TYPE_CHECKING, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from ..common._errors import SourceImageError
 from ._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
@@ -243,14 +243,16 @@ def inspect_image(data: bytes) -> ImageInfo | None:
 class SourceImage:
     """The bytes that would be uploaded, with their hash and header facts.
 
-    conversion says what was done to the file to make it acceptable (None when sent as is).
+    conversion says what was done to the file to make it acceptable (None when sent as is); warning names a risk
+    of sending it as it is (a PNG that could not be converted), else None.
     """
 
-    def __init__(self, path: str, data: bytes, info: ImageInfo, conversion: str | None = None) -> None:
+    def __init__(self, path: str, data: bytes, info: ImageInfo, conversion: str | None = None, warning: str | None = None) -> None:
         self.path = path
         self.data = data
         self.info = info
         self.conversion = conversion
+        self.warning = warning
         self.sha256 = hashlib.sha256(data).hexdigest()
 
     @property
@@ -308,14 +310,24 @@ def _undecodable(path: str, image_format: str, exc: UndecodableImage) -> SourceI
         path, image_format.upper(), exc.problem), path)
 
 
-def load_source(path: str | None, max_bytes: int = MAX_PHOTO_BYTES, convert: bool = True) -> SourceImage:
+def _png_warning(path: str | None, convert: bool) -> str:
+    why = "Pillow is not installed" if convert else "convert=false"
+    return ("src %s is a PNG and is sent as image/png because %s: the service's documentation requires JPEG "
+            "(image/jpeg) and a tenant may refuse PNG uploads with 400. Install Pillow and keep convert=true to send "
+            "JPEG, or convert the file to JPEG yourself." % (path, why))
+
+
+def load_source(path: str | None, max_bytes: int = MAX_PHOTO_BYTES, convert: bool = True,
+                warn: Optional[Callable[[str], None]] = None) -> SourceImage:
     """A SourceImage ready to upload, or SourceImageError naming the problem and the fix.
 
     Every file is checked whole: the pixel limit (MAX_IMAGE_PIXELS) from the header, the JPEG or PNG structure,
-    and with Pillow a full decode. JPEG and PNG within max_bytes are then sent as they are. With convert (and
-    Pillow), other formats become JPEG and larger images are scaled down until they fit; without Pillow that is
-    an error that says what to install. Every check happens before any request is sent. Raises nothing but
-    SourceImageError and MissingLibraryError.
+    and with Pillow a full decode. A JPEG within max_bytes is then sent as it is. The service documents only JPEG,
+    so with convert and Pillow a PNG becomes a JPEG (transparency on white; same file, same bytes); without them
+    it is sent as image/png, and the SourceImage's warning (also passed to warn, when given) names the risk.
+    With convert (and Pillow), other formats become JPEG and larger images are scaled down until they fit;
+    without Pillow that is an error that says what to install. Every check happens before any request is sent.
+    Raises nothing but SourceImageError and MissingLibraryError.
     """
     data = read_source_bytes(path)
     image_format = sniff_format(data)
@@ -330,10 +342,17 @@ def load_source(path: str | None, max_bytes: int = MAX_PHOTO_BYTES, convert: boo
         if problem:
             raise SourceImageError("src %s is a %s file that is truncated or corrupt: %s." % (path, image_format.upper(), problem), path)
         if len(data) <= max_bytes:
+            if image_format == "png" and convert and pillow_available():
+                return _convert_to_jpeg(path, data, image_format, max_bytes)
             if pillow_available():
                 # The whole file that is about to be sent as it is (a JPEG at reduced scale: same data read).
                 _decoded(path, data, image_format, reduce=True)
-            return SourceImage(path, data, info)
+            if image_format != "png":
+                return SourceImage(path, data, info)
+            warning = _png_warning(path, convert)
+            if warn is not None:
+                warn(warning)
+            return SourceImage(path, data, info, warning=warning)
         reason = "%d bytes is over the service's limit of %d bytes (4 MB)" % (len(data), max_bytes)
     elif image_format in CONVERTIBLE:
         reason = "the service takes JPEG or PNG, not %s" % image_format.upper()

@@ -200,3 +200,17 @@ def test_reconcile_decides_on_what_the_batch_read(sources, only_if_missing):
     assert [r["action"] for r in results] == ["uploaded", kept or "unchanged", kept or "uploaded", "removed", "unchanged"]
     assert all(r["message"] for r in results)
     assert {c[0] for c in tenant.calls} <= {"metadata_many", "content_many", "put", "delete"}
+
+
+def test_a_png_sent_as_png_is_warned_once_per_run(tmp_path, monkeypatch):
+    """Issue 10: without conversion a PNG goes out as image/png; the cause is run-wide, so one warning, not one per user."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(buffer, "PNG")
+    path = tmp_path / "green.png"
+    path.write_bytes(buffer.getvalue())
+    warnings = []
+    policy = PhotoPolicy(read_after_write=False, warn=warnings.append)
+    tenant = FakeTenant({})
+    results = BulkEngine(tenant, policy, convert=False, parallelism=4).run([Job("u%d@x" % n, src=str(path)) for n in range(30)])
+    assert [r["action"] for r in results] == ["uploaded"] * 30
+    assert len(warnings) == 1 and "convert=false" in warnings[0] and "every PNG source of this run" in warnings[0]

@@ -80,8 +80,60 @@ def test_load_source_ok(tmp_path):
     assert source.predicted_metadata() == dict(id="240x240", width=240, height=240, content_type="image/jpeg", etag=None)
 
 
-def test_png_keeps_its_content_type(tmp_path):
-    assert load_source(write(tmp_path, "a.png", encode("PNG"))).content_type == "image/png"
+def photo_like_png(size=(320, 200)):
+    """A PNG with smooth shapes and a transparent corner, as a real portrait or logo would have."""
+    image = Image.new("RGBA", size, (40, 120, 200, 255))
+    for step in range(0, size[0], 8):
+        image.paste((step % 256, 90, 255 - step % 256, 255), (step, size[1] // 3, step + 8, size[1] * 2 // 3))
+    image.paste((0, 0, 0, 0), (0, 0, size[0] // 4, size[1] // 4))
+    return encoded(image, "PNG")
+
+
+def test_png_becomes_jpeg_with_pillow_and_convert(tmp_path):
+    """issue 10: the service documents only JPEG, so a PNG within 4 MB is converted too, transparency on white."""
+    data = photo_like_png()
+    calls = []
+    source = load_source(write(tmp_path, "a.png", data), warn=calls.append)
+    assert (source.content_type, source.conversion, source.warning, calls) == ("image/jpeg", "PNG 320x200 to JPEG 320x200", None, [])
+    assert sniff_format(source.data) == "jpeg" and (inspect_image(source.data).width, inspect_image(source.data).height) == (320, 200)
+    assert source.predicted_metadata()["content_type"] == "image/jpeg"
+    pixels = Image.open(io.BytesIO(source.data)).convert("RGB")
+    assert min(pixels.getpixel((5, 5))) > 245  # the transparent corner is white, not black
+    # Same file, same bytes: reruns compare equal by sha256.
+    assert load_source(write(tmp_path, "again.png", data)).sha256 == source.sha256
+
+
+def test_a_png_stored_earlier_matches_its_jpeg_conversion_by_pixels(tmp_path):
+    """A tenant that kept an earlier PNG upload is not rewritten just because the module now sends JPEG."""
+    from ansible_collections.o365.outlook.plugins.module_utils.photo._compare import compare_photos
+    data = photo_like_png()
+    source = load_source(write(tmp_path, "a.png", data))
+    verdict = compare_photos(source.data, source.sha256, data, hashlib.sha256(data).hexdigest())
+    assert (verdict.same, verdict.method) == (True, "pixels")
+    other = photo_like_png((200, 320))
+    assert compare_photos(source.data, source.sha256, other, hashlib.sha256(other).hexdigest()).same is False
+
+
+@pytest.mark.parametrize("pillow, convert, why", [(False, True, "because Pillow is not installed"),
+                                                  (False, False, "because convert=false"),
+                                                  (True, False, "because convert=false")])
+def test_png_is_sent_as_png_with_a_warning_without_pillow_or_convert(tmp_path, pillow, convert, why):
+    data = photo_like_png()
+    calls = []
+    with pillow_setting(pillow):
+        source = load_source(write(tmp_path, "a.png", data), convert=convert, warn=calls.append)
+    assert (source.data, source.content_type, source.conversion) == (data, "image/png", None)
+    assert calls == [source.warning]
+    assert why in source.warning and "a.png" in source.warning
+    assert "may refuse PNG" in source.warning and "image/jpeg" in source.warning
+
+
+@pytest.mark.parametrize("pillow", [True, False], ids=["pillow", "no-pillow"])
+def test_a_jpeg_gives_no_warning(tmp_path, pillow):
+    calls = []
+    with pillow_setting(pillow):
+        source = load_source(write(tmp_path, "a.jpg", encode("JPEG")), warn=calls.append)
+    assert (source.warning, calls, source.conversion) == (None, [], None)
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -391,9 +443,25 @@ def test_structure_refusals_without_pillow(tmp_path, name, data, message):
 ], ids=["jpeg trailing data", "jpeg restart markers", "jpeg progressive", "jpeg cmyk", "jpeg exif with markers",
         "png trailing data", "png rgba", "png palette", "png 16 bit", "png 1 bit"])
 def test_whole_images_are_sent_as_they_are(tmp_path, pillow, data):
+    # convert=False: since issue 10 a PNG is converted to JPEG by default when Pillow is there; this test is about
+    # whole files passing the structure checks, so it asks for the file as it is.
     with pillow_setting(pillow):
-        source = load_source(write(tmp_path, "ok.img", data))
+        source = load_source(write(tmp_path, "ok.img", data), convert=False)
     assert source.data == data and source.conversion is None
+
+
+@pytest.mark.parametrize("data", [
+    PNG_SAMPLE + b"trailing bytes",
+    encoded(noisy("RGBA", (40, 30)), "PNG"),
+    encoded(noisy("P", (40, 30)), "PNG", transparency=3),
+    encoded(noisy("I;16", (40, 30)), "PNG"),
+    encoded(noisy("1", (41, 30)), "PNG"),
+], ids=["png trailing data", "png rgba", "png palette", "png 16 bit", "png 1 bit"])
+def test_whole_pngs_of_every_mode_convert_to_jpeg(tmp_path, data):
+    source = load_source(write(tmp_path, "ok.png", data))
+    width, height = inspect_image(data).width, inspect_image(data).height
+    assert source.conversion == "PNG %dx%d to JPEG %dx%d" % (width, height, width, height)
+    assert sniff_format(source.data) == "jpeg" and source.warning is None
 
 
 def test_pixel_limit_without_pillow_comes_from_the_jpeg_header(tmp_path):
