@@ -83,6 +83,7 @@ def run_batch(transport: ApiTransport, api_base: str, items: list[BatchItem]) ->
     retry = transport.retry_policy.start()
     pending = list(items)
     batch_url = api_base + "/$batch"
+    refreshed = False
     while pending:
         transport.count("batches")
         payload = {"requests": [dict(id=item.item_id, method=item.method, url=item.url) for item in pending]}
@@ -96,6 +97,7 @@ def run_batch(transport: ApiTransport, api_base: str, items: list[BatchItem]) ->
             _fail_all(pending, exc)
             break
         again = []
+        rejected = []
         longest_wait = None
         for item in pending:
             answer = answers[item.item_id]
@@ -103,15 +105,24 @@ def run_batch(transport: ApiTransport, api_base: str, items: list[BatchItem]) ->
                 item.failure = answer
                 continue
             item.status, item.headers, item.body, item.request_id = answer.status, answer.headers, answer.body, answer.request_id
-            if item.status in RETRY_STATUSES:
+            if item.status == 401:
+                rejected.append(item)
+            elif item.status in RETRY_STATUSES:
                 again.append(item)
                 if item.status == 429:
                     transport.count("throttled")
                 asked = parse_retry_after(item.headers.get("retry-after"))
                 if asked is not None:
                     longest_wait = max(longest_wait or 0.0, asked)
+        # The token expired or was revoked between the envelope and its items: one new token, then those items again.
+        if rejected and not refreshed and transport.refresh_rejected_token(response):
+            refreshed = True
+            again.extend(rejected)
         if not again:
             break
+        if all(item.status == 401 for item in again):
+            pending = again  # only items sent again with the new token: no backoff needed
+            continue
         delay = retry.next_delay(None if longest_wait is None else str(longest_wait))
         if delay is None:
             break  # out of budget: those items keep their 429/5xx answer and become per-user errors

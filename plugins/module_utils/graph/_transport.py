@@ -152,6 +152,15 @@ class ApiTransport:
         finally:
             self.gate.release(throttled, retry_after)
 
+    def refresh_rejected_token(self, response: Any) -> bool:
+        """After a 401 inside an answer that itself succeeded (a $batch item): fetch a new token once for all
+        workers, as request() does for a direct 401. False when the token cannot be renewed."""
+        if not self.token_provider.can_refresh:
+            return False
+        request = getattr(response, "request", None)
+        self._refresh_token((getattr(request, "headers", None) or {}).get("Authorization", ""))
+        return True
+
     def _refresh_token(self, rejected_header: str) -> None:
         # Several workers may see the same expired token: only the first one fetches a new token.
         with self._token_lock:

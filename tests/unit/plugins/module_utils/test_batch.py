@@ -219,3 +219,33 @@ def test_malformed_envelope_on_the_retry_fails_only_the_items_still_pending(adap
     found = graph_client(session, retry_policy).get_metadata_many(["a@x", "b@x"])
     assert isinstance(found["a@x"], MalformedAnswerError) and "request-id env-2" in found["a@x"].msg
     assert found["b@x"].width == 96
+
+
+def test_items_rejected_with_401_get_one_new_token_and_are_sent_again(adapter, session, retry_policy, sleeps):
+    """Found by the fault matrix: a token revoked between a $batch envelope and its items left those users failed
+    (and stopped the run) although a new token fixes them, as it does for a direct 401."""
+    expired = {"error": {"code": "InvalidAuthenticationToken", "message": "Lifetime validation failed, the token is expired."}}
+    adapter.expect("POST", "/$batch", answers({"id": "0", "status": 200, "body": META}, {"id": "1", "status": 401, "body": expired}))
+    adapter.expect("POST", "/$batch", answers({"id": "1", "status": 200, "body": META}))
+    tokens = FakeTokens()
+    transport = ApiTransport(session, tokens, retry_policy)
+    items = run_batch(transport, BASE, [BatchItem(0, "GET", "/users/a/photo"), BatchItem(1, "GET", "/users/b/photo")])
+    assert [item.status for item in items] == [200, 200]
+    assert tokens.refreshes == 1 and sleeps == []
+    assert adapter.sent[1]["headers"]["Authorization"] == "Bearer token-2"
+    assert json.loads(adapter.sent[1]["body"])["requests"] == [{"id": "1", "method": "GET", "url": "/users/b/photo"}]
+
+
+def test_items_rejected_again_after_the_new_token_keep_their_401(adapter, session, retry_policy):
+    expired = {"error": {"code": "InvalidAuthenticationToken", "message": "Access token validation failure."}}
+    for dummy in range(2):
+        adapter.expect("POST", "/$batch", answers({"id": "0", "status": 401, "body": expired}))
+    tokens = FakeTokens()
+    items = run_batch(ApiTransport(session, tokens, retry_policy), BASE, [BatchItem(0, "GET", "/users/a/photo")])
+    assert items[0].error(BASE).status == 401 and tokens.refreshes == 1 and len(adapter.sent) == 2
+
+
+def test_items_rejected_with_a_token_that_cannot_be_renewed_fail(adapter, session, retry_policy):
+    adapter.expect("POST", "/$batch", answers({"id": "0", "status": 401, "body": {"error": {"code": "InvalidAuthenticationToken"}}}))
+    items = run_batch(ApiTransport(session, FakeTokens(can_refresh=False), retry_policy), BASE, [BatchItem(0, "GET", "/users/a/photo")])
+    assert items[0].error(BASE).status == 401 and len(adapter.sent) == 1
