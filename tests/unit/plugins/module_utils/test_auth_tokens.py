@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 import types
 from urllib.parse import quote, quote_plus, urlencode
@@ -20,6 +19,7 @@ from ansible_collections.o365.outlook.plugins.module_utils.auth._selection impor
 from ansible_collections.o365.outlook.plugins.module_utils.graph._endpoints import resolve_endpoints
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import AuthenticationError, MissingLibraryError
 from ansible_collections.o365.outlook.plugins.module_utils.common._redact import MASK, Redactor
+from ansible_collections.o365.outlook.tests.unit.utils.threads import run_together
 
 SECRET = "s3cr3t-value-never-shown"
 CREDENTIAL_VARIABLES = ("O365_ACCESS_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
@@ -174,31 +174,11 @@ def test_managed_identity_off_azure_says_where_it_works(fake_msal):
 
 # ------------------------------------------------------------------------------------------ issue 8, defect 7
 
-def _together(count, work):
-    """Runs work() in count threads released at the same moment; returns their results and exceptions."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(index):
-        barrier.wait()
-        try:
-            results[index] = work()
-        except Exception as exc:  # pylint: disable=broad-except
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
-
-
 def test_regression_concurrent_first_calls_fetch_one_token(fake_msal):
     """issue 8 defect 7: sixteen workers starting together made several token requests and several msal apps."""
     fake = fake_msal(answers=[{"access_token": "tok-%d" % i} for i in range(1, 20)], delay=0.05)
     provider = build_token_provider(APP, ENDPOINTS, None)
-    results = _together(16, provider.token)
+    results = run_together(16, lambda index: provider.token())
     assert results == ["tok-1"] * 16
     assert len(fake.constructed) == 1
     assert len(fake.acquired) == 1
@@ -209,7 +189,7 @@ def test_concurrent_refreshes_are_serialised(fake_msal):
     provider = build_token_provider(APP, ENDPOINTS, None)
     provider.token()
     # Each refresh() is a forced fetch; the lock keeps them one at a time, so token() never sees None.
-    results = _together(4, lambda: (provider.refresh(), provider.token())[1])
+    results = run_together(4, lambda index: (provider.refresh(), provider.token())[1])
     assert all(isinstance(r, str) and r.startswith("tok-") for r in results)
     assert len(fake.constructed) == 1 and len(fake.acquired) == 5 and fake.removed == 4
 
@@ -218,7 +198,7 @@ def test_a_failed_fetch_is_not_repeated_by_every_worker(fake_msal):
     fake = fake_msal(answers=[{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret."}],
                      delay=0.02)
     provider = build_token_provider(APP, ENDPOINTS, None)
-    results = _together(8, provider.token)
+    results = run_together(8, lambda index: provider.token())
     assert all(isinstance(r, AuthenticationError) and "AADSTS7000215" in r.msg for r in results)
     assert len(fake.acquired) == 1
 

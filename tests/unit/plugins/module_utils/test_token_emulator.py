@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 
 import pytest
 import requests
 
 from ansible_collections.o365.outlook.plugins.module_utils.graph._connect import connect
+from ansible_collections.o365.outlook.tests.unit.utils.threads import run_together
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
 
@@ -53,22 +53,7 @@ def _token_requests(control):
 
 def _read_together(client):
     """WORKERS threads released at once, each reading Alex's photo; returns what each got."""
-    barrier = threading.Barrier(WORKERS)
-    results = [None] * WORKERS
-
-    def work(index):
-        barrier.wait(30)
-        try:
-            results[index] = client.get_content(ALEX)
-        except Exception as exc:  # pylint: disable=broad-except
-            results[index] = exc
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
+    return run_together(WORKERS, lambda index: client.get_content(ALEX), timeout=60)
 
 
 def test_one_token_per_run_and_one_refresh_after_expiry(emulator, control):

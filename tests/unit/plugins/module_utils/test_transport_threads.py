@@ -9,28 +9,14 @@ from ansible_collections.o365.outlook.plugins.module_utils.graph._session import
 from ansible_collections.o365.outlook.plugins.module_utils.graph._transport import ApiTransport
 
 from ansible_collections.o365.outlook.tests.unit.utils.http_script import AnsweringAdapter, CountingTokens, Reply, graph_error
+from ansible_collections.o365.outlook.tests.unit.utils.threads import run_together
 
 API = "https://graph.example/v1.0"
 WORKERS = 16
 
 
 def run_workers(transport, count):
-    start = threading.Barrier(count)
-    outcomes = [None] * count
-
-    def worker(index):
-        start.wait()
-        try:
-            outcomes[index] = transport.request("GET", "%s/users/u%d/photo" % (API, index)).status_code
-        except Exception as exc:  # pylint: disable=broad-except
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=worker, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return outcomes
+    return run_together(count, lambda index: transport.request("GET", "%s/users/u%d/photo" % (API, index)).status_code)
 
 
 def test_sixteen_workers_rejected_together_cause_one_refresh():
