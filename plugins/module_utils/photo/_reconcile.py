@@ -92,6 +92,17 @@ def _await_new_photo(client: PhotoClient, user: str | None, previous: PhotoMetad
     return wait_until(probe, policy.wait_timeout, "Photo of %s" % shown_user(user), sleep=policy.sleep, clock=policy.clock)
 
 
+def _read_back_once(client: PhotoClient, user: str | None, previous: PhotoMetadata | None) -> PhotoMetadata | None:
+    """The photo's metadata straight after a write, or None while the service still shows the state before it (a read
+    can lag a write: then the result describes the uploaded image instead of the previous photo)."""
+    meta = client.get_metadata(user)
+    if meta is None:
+        return None
+    if previous is not None and meta.etag and meta.etag == previous.etag:
+        return None
+    return meta
+
+
 def ensure_present(client: PhotoClient, user: str | None, source: SourceImage, check_mode: bool, policy: PhotoPolicy | None = None,
                    current: CurrentPhoto | None = None) -> tuple[bool, dict[str, Any], dict[str, Any]]:
     """Upload source unless the user's current photo already shows it (by the policy's compare mode).
@@ -151,7 +162,7 @@ def _upload(client: PhotoClient, user: str | None, source: SourceImage, current:
     def read_back():
         if policy.wait:
             return _await_new_photo(client, user, current.metadata, previous_sha256, policy)
-        return client.get_metadata(user) if policy.read_after_write else None
+        return _read_back_once(client, user, current.metadata) if policy.read_after_write else None
     after = _after_write("The upload of the photo of %s" % shown_user(user), read_back, backup_file)
     return (after.to_dict() if after is not None else source.predicted_metadata()), backup_file
 

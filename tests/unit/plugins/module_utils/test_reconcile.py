@@ -401,3 +401,19 @@ def test_current_given_without_content_is_asked_once_more_through_the_client(sta
     else:
         assert reconcile()[1]["previous_sha256"] == sha(photo)
     assert client.reads == [("content", "a@x")]
+
+
+def test_regression_stale_read_back_reports_the_uploaded_image_not_the_previous_photo():
+    """issue 10 (production profile): a read straight after the PUT can still show the previous photo; the result
+    used to report that photo's dimensions as the new one's."""
+    client = FakeClient(photo=real_source(color=(9, 9, 9)).data, dims=(240, 240), stale_reads=1)
+    wanted = real_source(color=(200, 10, 10))
+    changed, result, dummy = ensure_present(client, "a@x", wanted, False, PhotoPolicy())
+    assert changed and len(client.writes) == 1
+    assert (result["photo"]["width"], result["photo"]["height"]) == (wanted.info.width, wanted.info.height) != (240, 240)
+
+
+def test_fresh_read_back_is_reported_as_read():
+    client = FakeClient(photo=real_source(color=(9, 9, 9)).data, dims=(240, 240), reencode=True)
+    changed, result, dummy = ensure_present(client, "a@x", real_source(color=(200, 10, 10)), False, PhotoPolicy())
+    assert changed and result["photo"]["id"] == "%dx%d" % client.dims
