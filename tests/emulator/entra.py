@@ -76,7 +76,7 @@ class Entra:
 
     def handle(self, req):
         resp = self._route(req)
-        delay = self.state.latency_seconds()
+        delay = self.state.latency_seconds("TOKEN")
         if delay:
             time.sleep(delay)
         return resp

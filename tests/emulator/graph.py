@@ -11,8 +11,10 @@ import base64
 import binascii
 import copy
 import json
+import random
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, unquote
 
 from . import images
@@ -76,10 +78,12 @@ _SIZE = re.compile(r"(\d+)x(\d+)", re.IGNORECASE)
 
 
 def split_segments(path):
-    """Split the raw path on '/', then percent-decode each part, so an encoded '/', '#' or '?' stays inside its segment."""
+    """Split the raw path on '/', then percent-decode each part, so an encoded '/', '#' or '?' stays inside its segment.
+
+    Empty parts (a trailing or doubled slash) change nothing: msgraph-sdk (Python) sends `/v1.0//users/...` with its
+    default base URL, and Graph serves it."""
     parts = path.split("/")[1:]
-    if len(parts) > 1 and parts[-1] == "":
-        parts.pop()  # a trailing slash changes nothing
+    parts = [part for part in parts if part] or parts[:1]
     return [unquote(part, errors="replace") for part in parts]
 
 
@@ -183,7 +187,7 @@ class GraphApi:
         if [part.lower() for part in segments] == ["$batch"]:
             req.log["api"] = "batch"
             resp = self.finish(req, self._batch(req))
-            self._pause(req)
+            self._pause(req, "BATCH")
             return resp
         return self.finish(req, self._serve(req, segments, GRAPH))
 
@@ -193,10 +197,10 @@ class GraphApi:
 
     # ----------------------------------------------------------------- pipeline
 
-    def _pause(self, req):
-        """Simulated latency, slept in the connection's own thread; a $batch pays it once, on the envelope."""
+    def _pause(self, req, kind=None):
+        """Simulated latency, slept in the connection's own thread; a $batch pays it once, on the envelope (BATCH)."""
         if not req.batch:
-            delay = self.state.latency_seconds()
+            delay = self.state.latency_seconds(kind or req.method)
             if delay:
                 time.sleep(delay)
 
@@ -485,7 +489,8 @@ class GraphApi:
             if photo.content_type == "image/png" and not png_accepted:  # the bytes decide, whatever the label
                 return graph_error(req, 400, "BadRequest", PNG_REFUSED)
             if self.state.behaviours["reencode"]:
-                photo = Photo.from_bytes(images.reencode_jpeg(req.body), "image/jpeg", full_decode=False)
+                photo = Photo.from_bytes(images.reencode_jpeg(req.body), "image/jpeg", full_decode=False,
+                                         uploaded_sha256=photo.sha256)
         except images.ImageError:
             return graph_error(req, 400, "ImageProcessingFailed", "The photo could not be processed: the body is not a valid image.")
         self.state.set_photo(call.user, photo)
@@ -580,15 +585,35 @@ class GraphApi:
         items = self._batch_items(req)
         if isinstance(items, Response):
             return items
-        responses, statuses = [], {}
-        for item in items:
-            sub, resp = self._batch_item(req, item, statuses)
-            self.state.record(sub, resp)
-            if resp.drop:
-                return Response(0, drop=True)  # a dropped item breaks the envelope's connection
-            statuses[item["id"]] = resp.status
-            responses.append(self._batch_item_json(item["id"], resp))
+        answered = self._run_batch_items(req, items)
+        if any(resp.drop for dummy, resp in answered):
+            return Response(0, drop=True)  # a dropped item breaks the envelope's connection
+        responses = [self._batch_item_json(item["id"], resp) for item, resp in answered]
+        if self.state.behaviours["batch_order"] == "shuffled":
+            random.shuffle(responses)  # Graph promises no order: clients match answers by id
         return Response.json(200, {"responses": responses})
+
+    def _run_batch_items(self, envelope, items):
+        """[(item, Response)] in request order. Items run batch_concurrency at a time, unless one has dependsOn: then
+        all run one after another, in request order (Graph runs dependent batches one item at a time)."""
+        concurrency = self.state.behaviours["batch_concurrency"]
+        if concurrency == 1 or len(items) == 1 or any(item.get("dependsOn") for item in items):
+            answered, statuses = [], {}
+            for item in items:
+                resp = self._run_batch_item(envelope, item, statuses)
+                answered.append((item, resp))
+                if resp.drop:
+                    break
+                statuses[item["id"]] = resp.status
+            return answered
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(items)), thread_name_prefix="batch-item") as pool:
+            answers = list(pool.map(lambda item: self._run_batch_item(envelope, item, {}), items))
+        return list(zip(items, answers))
+
+    def _run_batch_item(self, envelope, item, statuses):
+        sub, resp = self._batch_item(envelope, item, statuses)
+        self.state.record(sub, resp)
+        return resp
 
     @staticmethod
     def _batch_items(req):
@@ -609,6 +634,16 @@ class GraphApi:
             if item["id"] in ids:
                 return graph_error(req, 400, "BadRequest", "Batch request ids must be unique: '%s' repeats." % item["id"])
             ids.add(item["id"])
+        for item in items:
+            depends_on = item.get("dependsOn")
+            if depends_on is None:
+                continue
+            if not isinstance(depends_on, list) or not all(isinstance(dep, str) for dep in depends_on):
+                return graph_error(req, 400, "BadRequest", "dependsOn of batch request '%s' must be an array of ids." % item["id"])
+            unknown = [dep for dep in depends_on if dep not in ids or dep == item["id"]]
+            if unknown:
+                return graph_error(req, 400, "BadRequest", "Batch request '%s' depends on '%s', which is not a request of this "
+                                   "batch." % (item["id"], unknown[0]))
         return items
 
     def _batch_item(self, envelope, item, statuses):

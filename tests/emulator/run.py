@@ -2,6 +2,7 @@
 """Command line of the emulator.
 
     python tests/emulator/run.py start --state-dir DIR [--port 0] [--host 127.0.0.1] [--background] [--persist]
+                                       [--profile production|ideal]
     python tests/emulator/run.py stop --state-dir DIR
     python tests/emulator/run.py info --state-dir DIR
 
@@ -24,6 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from emulator.server import EmulatorServer  # noqa: E402
+from emulator.state import DEFAULT_PROFILE, PROFILES  # noqa: E402
 
 START_TIMEOUT = 15
 STOP_TIMEOUT = 5
@@ -111,7 +113,7 @@ def _log_tail(state_dir, lines=30):
 
 
 def _serve_foreground(args, state_dir):
-    server = EmulatorServer(state_dir, port=args.port, host=args.host, persist=args.persist).start()
+    server = EmulatorServer(state_dir, port=args.port, host=args.host, persist=args.persist, profile=args.profile).start()
     _write_file(_path(state_dir, INFO_FILE), json.dumps(server.info, indent=2) + "\n")
     print(json.dumps(server.info), flush=True)
     stop = threading.Event()
@@ -144,7 +146,8 @@ def _wait_until_up(proc, state_dir):
 
 def _start_background(args, state_dir):
     _remove(_path(state_dir, INFO_FILE))
-    command = [sys.executable, os.path.abspath(__file__), "start", "--state-dir", state_dir, "--port", str(args.port), "--host", args.host]
+    command = [sys.executable, os.path.abspath(__file__), "start", "--state-dir", state_dir, "--port", str(args.port), "--host", args.host,
+               "--profile", args.profile]
     if args.persist:
         command.append("--persist")
     with open(_path(state_dir, LOG_FILE), "wb") as log:
@@ -212,6 +215,9 @@ def main(argv=None):
     start.add_argument("--persist", action="store_true",
                        help="keep users, photos, app registrations, the request log and the CA in the state dir (write-through);"
                             " a later start with --persist on the same dir loads them (tokens are not kept)")
+    start.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE,
+                       help="behaviour set (README, Profiles): production (default: re-encoding, a short propagation delay,"
+                            " shuffled and concurrent $batch) or ideal (every behaviour off)")
     start.set_defaults(func=cmd_start)
     commands.add_parser("stop", help="stop the background emulator").set_defaults(func=cmd_stop)
     commands.add_parser("info", help="print the info of the running emulator").set_defaults(func=cmd_info)

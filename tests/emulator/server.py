@@ -19,7 +19,7 @@ from . import images
 from .entra import Entra
 from .graph import GraphApi, graph_error, split_segments
 from .persist import Journal
-from .state import DEFAULT_CLIENTS, GRAPH_RESOURCE, Photo, Request, Response, State
+from .state import DEFAULT_CLIENTS, DEFAULT_PROFILE, GRAPH_RESOURCE, Photo, Request, Response, State
 
 MAX_API_BODY = 64 * 1024 * 1024  # larger bodies are read and thrown away (the 4 MB check still sees their size)
 MAX_CONTROL_BODY = 1024 * 1024 * 1024
@@ -384,12 +384,12 @@ class ControlApi:
 class EmulatorServer:
     """The whole emulator on one HTTPS port. start() returns once it listens; use as a context manager in tests."""
 
-    def __init__(self, state_dir, port=0, host="127.0.0.1", persist=False):
+    def __init__(self, state_dir, port=0, host="127.0.0.1", persist=False, profile=DEFAULT_PROFILE):
         self.state_dir = os.path.abspath(state_dir)
         self.host = host
         self.requested_port = port
         self.persist = persist  # keep the tenant, the request log and the CA in state_dir across restarts
-        self.state = State()
+        self.state = State(profile)  # state.PROFILES: production unless the caller says otherwise
         self.info = {}
         self._httpd = None
         self._thread = None
@@ -447,6 +447,7 @@ class EmulatorServer:
             "pid": os.getpid(),
             "state_dir": self.state_dir,
             "persist": self.persist,
+            "profile": self.state.start_profile,
         }
 
     def stop(self):

@@ -71,7 +71,11 @@ DEFAULT_BEHAVIOURS = {
     "write_status": 200,
     "latency_ms": 0,
     "jitter_ms": 0,
+    "method_latency_ms": {},
+    "jitter_ratio": 0,
     "propagation_delay_s": 0,
+    "batch_order": "request",
+    "batch_concurrency": 1,
     "throttle": None,
     "mailbox_concurrency": None,
     "no_mailbox": "ErrorNonExistentMailbox",
@@ -79,6 +83,33 @@ DEFAULT_BEHAVIOURS = {
     "graph_audiences": [GRAPH_RESOURCE, GRAPH_APP_ID],
     "outlook_audiences": list(OUTLOOK_RESOURCES),
 }
+
+# Profiles: whole sets of behaviours (tests/emulator/README.md, "Profiles"). `production` is what run.py start, the demo
+# and the integration targets get: the service's documented or reported unkindnesses are on, so a client that compares
+# uploaded with downloaded bytes, reads straight after a write or matches $batch answers by position fails here as it
+# would on a tenant. `ideal` is every behaviour off (the emulator before issue 10); a test that picks it says why.
+PRODUCTION_PROPAGATION_DELAY_S = 1.0
+PROFILES = {
+    "ideal": {},
+    "production": {
+        "reencode": True,  # fact: stored photos are re-encoded (graph-photo-api.md section 3)
+        "propagation_delay_s": PRODUCTION_PROPAGATION_DELAY_S,  # assumption: reads lag a write for a short while
+        "batch_order": "shuffled",  # fact: "responses may come back in any order" [BATCH]
+        "batch_concurrency": 4,  # fact: Outlook-backed items run "up to four ... at a time" [THRO]
+    },
+}
+DEFAULT_PROFILE = "production"
+# Keys of method_latency_ms: HTTP methods of API requests, BATCH for a $batch envelope, TOKEN for the token endpoints.
+LATENCY_KEYS = ("GET", "PUT", "PATCH", "POST", "DELETE", "BATCH", "TOKEN")
+
+
+def profile_behaviours(name: str) -> dict:
+    """The whole behaviour set of a profile: DEFAULT_BEHAVIOURS with the profile's changes."""
+    if name not in PROFILES:
+        raise ValueError("unknown profile %r (known: %s)" % (name, ", ".join(sorted(PROFILES))))
+    behaviours = copy.deepcopy(DEFAULT_BEHAVIOURS)
+    behaviours.update(copy.deepcopy(PROFILES[name]))
+    return behaviours
 
 
 # --------------------------------------------------------------------------- wire objects
@@ -144,12 +175,17 @@ class Photo:
     etag: str
     sha256: str
     resized: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)  # (w, h) -> JPEG bytes
+    # SHA-256 of the bytes as the client sent them, before any re-encoding: only the oracle view shows it, so that
+    # tests can tell which upload a re-encoded photo came from (the API never shows it; clients cannot rely on it).
+    uploaded_sha256: str | None = None
 
     @classmethod
-    def from_bytes(cls, data: bytes, content_type: str | None = None, full_decode: bool = True) -> Photo:
+    def from_bytes(cls, data: bytes, content_type: str | None = None, full_decode: bool = True,
+                   uploaded_sha256: str | None = None) -> Photo:
         """Raises images.ImageError when the bytes are not an image."""
         detected, width, height = images.inspect(data, full=full_decode)
-        return cls(data, content_type or detected, width, height, etag_of(data), hashlib.sha256(data).hexdigest())
+        sha256 = hashlib.sha256(data).hexdigest()
+        return cls(data, content_type or detected, width, height, etag_of(data), sha256, uploaded_sha256=uploaded_sha256 or sha256)
 
     def sizes(self):
         """(width, height) pairs Graph lists in /photos: the standard squares that fit, plus the stored size."""
@@ -160,7 +196,7 @@ class Photo:
 
     def view(self):
         return {"content_type": self.content_type, "width": self.width, "height": self.height,
-                "sha256": self.sha256, "size": len(self.data), "etag": self.etag}
+                "sha256": self.sha256, "uploaded_sha256": self.uploaded_sha256, "size": len(self.data), "etag": self.etag}
 
 
 @dataclasses.dataclass
@@ -410,6 +446,30 @@ def _check_faults(value):
     return [_check_fault(fault) for fault in value]
 
 
+def _check_method_latency(value):
+    if not isinstance(value, dict):
+        raise ValueError("must be an object such as {\"GET\": 60, \"PUT\": 1000, \"BATCH\": 250}")
+    checked = {}
+    for key, milliseconds in value.items():
+        name = str(key).upper()
+        if name not in LATENCY_KEYS:
+            raise ValueError("unknown key %r (known: %s)" % (key, ", ".join(LATENCY_KEYS)))
+        checked[name] = _check_number(milliseconds)
+    return checked
+
+
+def _check_ratio(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError("must be a number from 0.0 to 1.0")
+    return float(value)
+
+
+def _check_positive_int(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("must be an integer >= 1")
+    return value
+
+
 def _check_audiences(value):
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError("must be a list of strings")
@@ -430,7 +490,11 @@ _BEHAVIOUR_CHECKS = {
     "write_status": _check_write_status,
     "latency_ms": _check_number,
     "jitter_ms": _check_number,
+    "method_latency_ms": _check_method_latency,
+    "jitter_ratio": _check_ratio,
     "propagation_delay_s": _check_number,
+    "batch_order": _choice("request", "shuffled"),
+    "batch_concurrency": _check_positive_int,
     "throttle": _check_throttle,
     "mailbox_concurrency": _check_positive_int_or_null,
     "no_mailbox": _choice(*NO_MAILBOX_ANSWERS),
@@ -445,7 +509,12 @@ _BEHAVIOUR_CHECKS = {
 class State:
     """Everything the emulator knows. One lock guards the tenant, another the request log; both are held briefly."""
 
-    def __init__(self):
+    def __init__(self, profile: str = DEFAULT_PROFILE):
+        # The profile reset() restores (POST /_emulator/reset too); PUT /behaviours {"profile": ...} switches the
+        # behaviours for the moment, as any other behaviour change does.
+        self.start_profile = profile
+        profile_behaviours(profile)  # an unknown name fails here, before anything starts
+        self.profile = profile
         self._journal = None  # a persist.Journal once attach_journal() ran: every change is written through
         self._lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -463,7 +532,7 @@ class State:
         self._inflight = {}
         self._graph_count = 0
         self._throttle_random = random.Random()
-        self.behaviours = copy.deepcopy(DEFAULT_BEHAVIOURS)
+        self.behaviours = profile_behaviours(profile)
         self.reset()
 
     # ----------------------------------------------------------------- reset and seed
@@ -476,7 +545,8 @@ class State:
             self._tokens = {}
             self._inflight = {}
             self._graph_count = 0
-            self.behaviours = copy.deepcopy(DEFAULT_BEHAVIOURS)
+            self.profile = self.start_profile
+            self.behaviours = profile_behaviours(self.start_profile)
             for user_id, upn, name, has_photo in DEFAULT_USERS:
                 photo = Photo.from_bytes(images.make_jpeg(240, 240, 1)) if has_photo else None
                 mail = "john@fabrikam.com" if "#EXT#" in upn else upn
@@ -701,13 +771,22 @@ class State:
     # ----------------------------------------------------------------- behaviours
 
     def get_behaviours(self):
+        """The behaviours in force, with the profile they started from under "profile"."""
         with self._lock:
-            return copy.deepcopy(self.behaviours)
+            return dict(copy.deepcopy(self.behaviours), profile=self.profile)
 
     def update_behaviours(self, patch):
-        """Validate and merge a partial behaviour object; unknown keys are an error."""
+        """Validate and merge a partial behaviour object; unknown keys are an error.
+
+        "profile" in the patch first replaces every behaviour with that profile's set; the other keys then change it.
+        """
         if not isinstance(patch, dict):
             raise ValueError("behaviours must be a JSON object")
+        patch = dict(patch)
+        profile = patch.pop("profile", None)
+        base = None
+        if profile is not None:
+            base = profile_behaviours(str(profile))
         checked = {}
         for key, value in patch.items():
             if key not in _BEHAVIOUR_CHECKS:
@@ -717,15 +796,23 @@ class State:
             except ValueError as exc:
                 raise ValueError("%s: %s" % (key, exc)) from exc
         with self._lock:
+            if base is not None:
+                self.profile = str(profile)
+                self.behaviours = base
+                checked.setdefault("throttle", base["throttle"])  # counts and seeds start again
             self.behaviours.update(checked)
             if "throttle" in checked:
                 self._graph_count = 0  # "every Nth" counts from the moment it is set
                 seed = (checked["throttle"] or {}).get("seed")
                 self._throttle_random = random.Random(seed)  # a seed makes the throttled sequence repeatable
-            return copy.deepcopy(self.behaviours)
+            return dict(copy.deepcopy(self.behaviours), profile=self.profile)
 
-    def latency_seconds(self) -> float:
-        latency, jitter = self.behaviours["latency_ms"], self.behaviours["jitter_ms"]
+    def latency_seconds(self, kind: str | None = None) -> float:
+        """How long to hold an answer: method_latency_ms[kind] when set (kind: an HTTP method, BATCH or TOKEN), else
+        latency_ms; then jitter_ms (+/- that many ms) and jitter_ratio (+/- that share of the latency), at random."""
+        behaviours = self.behaviours
+        latency = behaviours["method_latency_ms"].get(kind, behaviours["latency_ms"]) if kind else behaviours["latency_ms"]
+        jitter = behaviours["jitter_ms"] + latency * behaviours["jitter_ratio"]
         if not latency and not jitter:
             return 0.0
         return max(0.0, latency + random.uniform(-jitter, jitter)) / 1000.0
@@ -894,13 +981,15 @@ class State:
 def _photo_record(photo):
     if photo is None:
         return None
-    return {"b64": base64.b64encode(photo.data).decode("ascii"), "content_type": photo.content_type}
+    return {"b64": base64.b64encode(photo.data).decode("ascii"), "content_type": photo.content_type,
+            "uploaded_sha256": photo.uploaded_sha256}
 
 
 def _photo_from_record(record):
     if not record:
         return None
-    return Photo.from_bytes(base64.b64decode(record["b64"]), record.get("content_type"), full_decode=False)
+    return Photo.from_bytes(base64.b64decode(record["b64"]), record.get("content_type"), full_decode=False,
+                            uploaded_sha256=record.get("uploaded_sha256"))
 
 
 def _user_record(user):

@@ -92,7 +92,9 @@ class Api:
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
-    with EmulatorServer(str(tmp_path_factory.mktemp("emulator"))) as server:
+    # ideal: these tests check one behaviour at a time, each switching on what it checks; test_profiles.py checks that
+    # the production profile (what run.py start gives) switches them all on together.
+    with EmulatorServer(str(tmp_path_factory.mktemp("emulator")), profile="ideal") as server:
         yield server
 
 

@@ -17,6 +17,9 @@ from PIL import Image
 
 from emulator.server import EmulatorServer  # importable: conftest.py put tests/ on sys.path
 
+# ideal: these tests compare what a restarted emulator serves with the very bytes uploaded before the restart;
+# re-encoding on upload (the production profile) would make a lost and a kept write look alike.
+IDEAL = "ideal"
 RUN_PY = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "emulator", "run.py"))
 ADELE = "adele.vance@contoso.onmicrosoft.com"
 JPEG = {"Content-Type": "image/jpeg"}
@@ -55,7 +58,7 @@ def _oracle(session, info):
 def test_persisted_state_survives_a_restart(tmp_path):
     state_dir = str(tmp_path / "emu")
     upload = _jpeg((200, 0, 0))
-    with EmulatorServer(state_dir, persist=True) as server, CaSession(server.info["ca_path"]) as http:
+    with EmulatorServer(state_dir, persist=True, profile=IDEAL) as server, CaSession(server.info["ca_path"]) as http:
         info = server.info
         ca_before = open(info["ca_path"], "rb").read()
         http.post(info["control_url"] + "/users", timeout=10, json={"users": [
@@ -73,7 +76,7 @@ def test_persisted_state_survives_a_restart(tmp_path):
         log_before = http.get(info["control_url"] + "/requests", timeout=10).json()
         identity_header = info["identity_header"]
     assert oct(os.stat(os.path.join(state_dir, "tenant.jsonl")).st_mode & 0o777) == "0o600"  # it holds client secrets
-    with EmulatorServer(state_dir, persist=True) as server, CaSession(server.info["ca_path"]) as http:
+    with EmulatorServer(state_dir, persist=True, profile=IDEAL) as server, CaSession(server.info["ca_path"]) as http:
         info = server.info
         assert open(info["ca_path"], "rb").read() == ca_before
         assert info["identity_header"] == identity_header
@@ -93,7 +96,7 @@ def test_persisted_state_survives_a_restart(tmp_path):
 
 def test_reset_and_clear_are_persisted_and_a_torn_line_is_skipped(tmp_path):
     state_dir = str(tmp_path / "emu")
-    with EmulatorServer(state_dir, persist=True) as server, CaSession(server.info["ca_path"]) as http:
+    with EmulatorServer(state_dir, persist=True, profile=IDEAL) as server, CaSession(server.info["ca_path"]) as http:
         control = server.info["control_url"]
         http.post(control + "/users", json={"users": [{"userPrincipalName": "temp@contoso.onmicrosoft.com"}]}, timeout=10)
         _token(http, server.info)
@@ -103,14 +106,14 @@ def test_reset_and_clear_are_persisted_and_a_torn_line_is_skipped(tmp_path):
         last_seq = http.get(control + "/requests", timeout=10).json()["last_seq"]
     with open(os.path.join(state_dir, "tenant.jsonl"), "ab") as handle:
         handle.write(b'{"op": "user", "id": "x", "upn": "torn@cont')  # what a SIGKILL mid-write leaves
-    with EmulatorServer(state_dir, persist=True) as server, CaSession(server.info["ca_path"]) as http:
+    with EmulatorServer(state_dir, persist=True, profile=IDEAL) as server, CaSession(server.info["ca_path"]) as http:
         users = set(_oracle(http, server.info))
         assert "after@contoso.onmicrosoft.com" in users and ADELE in users
         assert not {"temp@contoso.onmicrosoft.com", "torn@cont"} & users
         log = http.get(server.info["control_url"] + "/requests", timeout=10).json()
         assert len(log["requests"]) == 1 and log["last_seq"] == last_seq  # reset cleared the log; seq kept growing
         http.delete(server.info["control_url"] + "/requests", timeout=10).raise_for_status()
-    with EmulatorServer(state_dir, persist=True) as server, CaSession(server.info["ca_path"]) as http:
+    with EmulatorServer(state_dir, persist=True, profile=IDEAL) as server, CaSession(server.info["ca_path"]) as http:
         log = http.get(server.info["control_url"] + "/requests", timeout=10).json()
         assert log == {"requests": [], "last_seq": last_seq}
 
@@ -141,7 +144,7 @@ def _gone(pid):
 
 def test_sigkilled_emulator_restarts_on_the_same_port_with_the_same_photos(tmp_path):
     state_dir = str(tmp_path / "emu")
-    started = _run("start", "--background", "--persist", "--state-dir", state_dir)
+    started = _run("start", "--background", "--persist", "--profile", IDEAL, "--state-dir", state_dir)
     assert started.returncode == 0, started.stderr
     info = json.loads(started.stdout.strip().splitlines()[-1])
     upload = _jpeg((0, 120, 0))
@@ -155,7 +158,7 @@ def test_sigkilled_emulator_restarts_on_the_same_port_with_the_same_photos(tmp_p
             deadline = time.monotonic() + 10
             while not _gone(info["pid"]) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            again = _run("start", "--background", "--persist", "--state-dir", state_dir, "--port", str(info["port"]))
+            again = _run("start", "--background", "--persist", "--profile", IDEAL, "--state-dir", state_dir, "--port", str(info["port"]))
             assert again.returncode == 0, again.stderr
             restarted = json.loads(again.stdout.strip().splitlines()[-1])
             assert (restarted["port"], restarted["ca_path"]) == (info["port"], info["ca_path"]) and restarted["pid"] != info["pid"]
