@@ -153,7 +153,10 @@ class _Overlap:
 @pytest.mark.parametrize("concurrency, depends, expected", [(4, False, 4), (1, False, 1), (4, True, 1)])
 def test_batch_items_run_concurrently_unless_they_depend(api, rw_token, monkeypatch, concurrency, depends, expected):
     overlap = _Overlap(graph_module.GraphApi._execute)
-    monkeypatch.setattr(graph_module.GraphApi, "_execute", lambda self, req, call: overlap(self, req, call))
+
+    def held_execute(api_self, req, call):
+        return overlap(api_self, req, call)
+    monkeypatch.setattr(graph_module.GraphApi, "_execute", held_execute)
     api.behave(batch_concurrency=concurrency)
     users = [ALEX, ADELE] * 4
     items = [{"id": str(index), "method": "GET", "url": "/users/%s/photo" % user} for index, user in enumerate(users)]
