@@ -12,12 +12,12 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/o365/outlook
 TEST_PYTHON := 3.11
 ANSIBLE_TEST := PATH="$(BIN):$$PATH" $(BIN)/ansible-test
 
-.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint clean bench bench-smoke fault-matrix
+.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint clean bench bench-smoke fault-matrix emulator-clients installed-emulator
 
 help:
 	@echo "make demo   - set a user's photo twice against the local Graph emulator (changed, then ok)"
 	@echo "make test   - sanity, unit and integration tests (what CI runs)"
-	@echo "make sanity | units | integration | docs-lint | lint | ee-check | bench-smoke | fault-matrix - one part of the suite"
+	@echo "make sanity | units | integration | docs-lint | lint | ee-check | bench-smoke | fault-matrix | emulator-clients | installed-emulator - one part of the suite"
 	@echo "make bench  - the performance benchmark (sync vs loop vs script vs lower bound; about 10 minutes)"
 	@echo "make clean  - remove .venv and .build"
 
@@ -71,7 +71,19 @@ docs-lint: collection $(DOCS_VENV)/.installed
 	PATH="$(DOCS_VENV)/bin:$$PATH" $(DOCS_VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs $(COLLECTION)
 	@echo "docs-lint: passed"
 
-test: sanity units integration changelog-lint docs-lint lint ee-check bench-smoke fault-matrix
+# Microsoft's own clients (msgraph-sdk, msal, azure-identity) from PyPI, unmodified, against the emulator
+# (tests/emulator_clients), in a venv of their own: msgraph-sdk brings far more than the tools in .venv need.
+CLIENTS_VENV := $(BUILD)/clients-venv
+$(CLIENTS_VENV)/.installed: tests/emulator_clients/requirements.txt
+	$(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/python -m pip install --quiet -r tests/emulator_clients/requirements.txt
+	touch $@
+
+emulator-clients: $(CLIENTS_VENV)/.installed
+	PYTHONPATH=$(CURDIR)/tests $(CLIENTS_VENV)/bin/python -m pytest -p no:cacheprovider -q \
+		--basetemp=$(BUILD)/emulator-clients tests/emulator_clients
+
+test: sanity units integration changelog-lint docs-lint lint ee-check bench-smoke fault-matrix emulator-clients installed-emulator
 	@echo "make test: all suites passed"
 
 clean:
@@ -79,7 +91,12 @@ clean:
 
 # ansible-lint (production profile, .ansible-lint) over the role and the playbooks, run in the copy where o365.outlook resolves.
 lint: collection
-	cd $(COLLECTION) && PATH="$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(BIN)/ansible-lint --offline roles examples tests/ee
+	cd $(COLLECTION) && PATH="$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(BIN)/ansible-lint --offline roles examples tests/ee tests/installed
+
+# The emulator role as a user gets it: the tarball built and installed with ansible-galaxy into an empty collections path,
+# and tests/installed/playbook.yml run from a directory outside the repository with only that path (tests/installed).
+installed-emulator: collection
+	tests/installed/run.sh $(BIN) $(COLLECTION) $(BUILD)/installed
 
 # The collection as AWX needs it: tarball, ansible-builder introspection and an EE build context (no image is built).
 .PHONY: ee-check
