@@ -136,7 +136,7 @@ class ApiTransport:
         # allow_redirects=False: requests would follow to any host and from https to http (see OriginRules.follow).
         if self.gate is None:
             return self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=False)
-        self.gate.acquire()
+        started = self.gate.acquire()
         throttled = False
         retry_after = None
         try:
@@ -150,7 +150,7 @@ class ApiTransport:
                     retry_after = min(retry_after, float(getattr(self.retry_policy, "max_total", 120.0)))
             return response
         finally:
-            self.gate.release(throttled, retry_after)
+            self.gate.release(throttled, retry_after, started=started, method=method)
 
     def refresh_rejected_token(self, response: Any) -> bool:
         """After a 401 inside an answer that itself succeeded (a $batch item): fetch a new token once for all

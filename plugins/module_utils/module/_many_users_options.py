@@ -20,6 +20,9 @@ from ._options import ArgSpec, OptionGroup, TaskContext
 
 MAX_PARALLELISM = 64
 DEFAULT_PARALLELISM = 8
+# The gate grows from parallelism up to this (outlook_user_photo_sync's max_parallelism; the reasons are in its docs).
+DEFAULT_MAX_PARALLELISM = 64
+MAX_MAX_PARALLELISM = 128
 RESULTS_CHOICES = ("all", "changed", "failed")
 # Users named in the failure message; the others are counted ("and N more"), all are in failed_users.
 USERS_IN_MESSAGE = 10
@@ -28,12 +31,14 @@ USERS_IN_MESSAGE = 10
 class ManyUsersRun:
     """The validated many-user options of one run, and how it ends."""
 
-    def __init__(self, parallelism: int, fail_on_error: bool, results: Optional[str], failure_verb: str) -> None:
+    def __init__(self, parallelism: int, fail_on_error: bool, results: Optional[str], failure_verb: str,
+                 max_parallelism: Optional[int] = None) -> None:
         self.parallelism = parallelism
+        self.max_parallelism = max_parallelism or parallelism
         self.fail_on_error = fail_on_error
         self.results = results
         self.failure_verb = failure_verb
-        self.gate = AdaptiveGate(parallelism)
+        self.gate = AdaptiveGate(parallelism, self.max_parallelism)
 
     def outcome(self, client: Any, entries_key: str, entries: List[Dict[str, Any]], summary: Mapping[str, Any],
                 failed_users: Sequence[str], not_attempted_users: Sequence[str], stop_error: Optional[OutlookError],
@@ -44,7 +49,7 @@ class ManyUsersRun:
         A stopped run always fails (it did not finish), and says what was written and who was not attempted;
         per-user failures fail the task only with fail_on_error.
         """
-        stats = dict(client.transport.stats, **(extra_stats or {}))
+        stats = dict(client.transport.stats, **self.gate.stats(), **(extra_stats or {}))
         result = dict(changed=written > 0, **{entries_key: entries}, summary=summary, failed_users=failed_users,
                       not_attempted_users=not_attempted_users, **fields, stats=stats)
         if stop_error is not None:
@@ -61,16 +66,19 @@ class ManyUsersRun:
 
 
 class ManyUsersOptions(OptionGroup):
-    """parallelism and fail_on_error, and results where the module has it; validated into a ManyUsersRun.
+    """parallelism and fail_on_error, and results and max_parallelism where the module has them; validated into a
+    ManyUsersRun.
 
     failure_verb: what happened to the failed users, in the failure message ("3 of 9 users failed: ...").
+    adaptive: the module has max_parallelism, and the gate may grow from parallelism up to it.
     """
 
     name = "many_users"
 
-    def __init__(self, results: bool = False, failure_verb: str = "failed") -> None:
+    def __init__(self, results: bool = False, failure_verb: str = "failed", adaptive: bool = False) -> None:
         self.results = results
         self.failure_verb = failure_verb
+        self.adaptive = adaptive
 
     def options(self) -> ArgSpec:
         options = dict(
@@ -79,14 +87,23 @@ class ManyUsersOptions(OptionGroup):
         )
         if self.results:
             options.update(results=dict(type="str", choices=list(RESULTS_CHOICES), default="all"))
+        if self.adaptive:
+            options.update(max_parallelism=dict(type="int", default=DEFAULT_MAX_PARALLELISM))
         return options
 
     def validate(self, task: TaskContext) -> ManyUsersRun:
         value = task.params["parallelism"]
         if not 1 <= value <= MAX_PARALLELISM:
             raise ConfigurationError("parallelism must be between 1 and %d, got %d." % (MAX_PARALLELISM, value))
-        return ManyUsersRun(value, task.params["fail_on_error"], task.params.get("results"), self.failure_verb)
+        ceiling = None
+        if self.adaptive:
+            ceiling = task.params["max_parallelism"]
+            if not value <= ceiling <= MAX_MAX_PARALLELISM:
+                raise ConfigurationError("max_parallelism must be between parallelism (%d) and %d, got %d: it is the most "
+                                         "requests the run may grow to." % (value, MAX_MAX_PARALLELISM, ceiling))
+        return ManyUsersRun(value, task.params["fail_on_error"], task.params.get("results"), self.failure_verb,
+                            max_parallelism=ceiling)
 
     def connect_options(self, value: ManyUsersRun) -> Dict[str, Any]:
-        # One keep-alive connection per request in flight, and one gate for every worker.
-        return dict(pool_size=value.parallelism, gate=value.gate)
+        # One keep-alive connection per request the gate may let through, and one gate for every worker.
+        return dict(pool_size=value.max_parallelism, gate=value.gate)

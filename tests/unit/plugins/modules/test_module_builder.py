@@ -81,6 +81,14 @@ def test_outcome_fields_and_stats():
     result = run.outcome(_Client(), "results", [{"user": "a"}], dict(total=1), ["a"], [], None, written=1,
                          extra_stats=dict(seconds=0.5), unmatched_files=["x.txt"])
     assert list(result) == ["changed", "results", "summary", "failed_users", "not_attempted_users", "unmatched_files", "stats"]
-    assert result["changed"] is True and result["stats"] == {"requests": 3, "seconds": 0.5}
+    assert result["changed"] is True and result["stats"] == {"requests": 3, "seconds": 0.5, "concurrency_start": 2,
+                                                             "concurrency_peak": 2, "concurrency_final": 2}
     assert _Client.transport.stats == {"requests": 3}
     assert run.gate.limit == 2
+
+
+def test_the_sync_gate_grows_from_parallelism_to_max_parallelism_and_the_info_gate_does_not():
+    adaptive = ManyUsersRun(8, False, "all", "failed", max_parallelism=64)
+    assert (adaptive.gate.start, adaptive.gate.ceiling) == (8, 64)
+    fixed = ManyUsersRun(8, False, None, "failed")  # the info module: no max_parallelism
+    assert (fixed.gate.start, fixed.gate.ceiling) == (8, 8)
