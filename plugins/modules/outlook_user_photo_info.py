@@ -183,6 +183,18 @@ stats:
     throttled:
       description: Answers with HTTP 429.
       type: int
+    concurrency_start:
+      description: Requests allowed in flight at the start (O(parallelism)).
+      type: int
+      version_added: 1.0.0
+    concurrency_peak:
+      description: The most requests allowed in flight at once (O(parallelism); fewer only while the service throttles).
+      type: int
+      version_added: 1.0.0
+    concurrency_final:
+      description: Requests allowed in flight when the run ended.
+      type: int
+      version_added: 1.0.0
 """
 
 from types import SimpleNamespace

@@ -75,13 +75,26 @@ options:
     elements: str
   parallelism:
     description:
-      - Number of workers, each handling 20 users at a time, and the most requests in flight at once.
-      - While the service throttles, fewer requests are sent at once, then the number grows back.
+      - Number of readers, each reading 20 users at a time, and the number of requests in flight at the start.
+      - From there the number of requests in flight adapts, up to O(max_parallelism). It grows while the service keeps
+        up (no 429, answers as fast as before, more done per second). It shrinks on a 429 and when answers slow down.
       - The default was chosen by measurement (C(tests/bench), 1,000 users at 50 ms per request) at about 180 users
-        per second, within 2x of the lower bound; 16 gives about 240 and 32 about 280, each doubling gaining less,
-        while Outlook allows 4 requests at once per mailbox. Raise it for large tenants that rarely throttle.
+        per second, within 2x of the lower bound.
     type: int
     default: 8
+  max_parallelism:
+    description:
+      - The most requests in flight that the run may grow to from O(parallelism). Set it equal to O(parallelism) for a
+        fixed number, as before version 1.0.0.
+      - Photo writes are slow (about a second each on the service), so a large upload is bound by how many run at once.
+        With 8 at a time that is 8 writes per second at most, whatever the service would allow.
+      - The default of 64 leaves room to reach a per-app limit of about 40 writes per second at one second per write,
+        with headroom for slower answers. It is not a target, since the run stops growing at the first 429 or
+        slowdown. The benchmark's sweep of this ceiling is in C(tests/bench/README.md).
+      - Each request in flight holds one keep-alive connection and one thread.
+    type: int
+    default: 64
+    version_added: 1.0.0
   fail_on_error:
     description:
       - Fail the task at the end when any user failed. The results of all users are returned either way.
@@ -98,6 +111,34 @@ options:
     type: str
     choices: [all, changed, failed]
     default: all
+  state_file:
+    description:
+      - Path of a JSON file, on the host that runs the module, in which each run records per user the SHA-256 of the
+        source file and the photo's C(@odata.mediaEtag) as they were after the last comparison or upload. With it, a
+        nightly run in which nothing changed downloads no photo and sends about one request per 20 users.
+      - A user's photo is not downloaded, and the user is reported V(unchanged) with C(comparison.method=state_file),
+        only when the record names the same source file (the same bytes on disk) and the etag the service shows now is
+        the recorded one (never an empty one). What is trusted is that an unchanged etag means an unchanged photo, and
+        that this photo was compared with this file before, under the same O(compare), O(pixel_tolerance) and
+        O(convert). Such an entry's C(sha256) and C(previous_sha256) are null (nothing was read or converted).
+      - Everything else is compared in full, as without the file. That is a changed source file, a changed or missing
+        etag, a user without a record, and every user when the file is missing, empty, unreadable, damaged, of another
+        format version, written for another O(api_url) or O(tenant_id), or written with other comparison settings. Each
+        of these but a missing or empty file also warns once, naming the problem, and the file is then replaced when
+        the run ends.
+      - After a comparison that finds the photo the same, the record gets the etag read with the photo. After an upload
+        it gets the source's SHA-256 without an etag, because the sync reads nothing back (and a read right after a
+        write may still show the old photo). So the run after an upload compares that user once more and records the
+        etag, and the run after that downloads nothing. A removal or a failure drops the user's record. Records of
+        users this run does not name are kept.
+      - The file is replaced atomically (a new file in the same directory, then a rename) with mode C(0600), never
+        through a symbolic link, and never in check mode, which only reads it. Its directory must exist and be
+        writable. It holds user names, hashes and etags, never a secret. If it cannot be written, the task warns and
+        the next run compares more photos.
+      - R(Nightly runs, ansible_collections.o365.outlook.docsite.guide_bulk.nightly) says how to keep the file between
+        AWX jobs.
+    type: path
+    version_added: 1.0.0
 extends_documentation_fragment:
   - o365.outlook._connection
   - o365.outlook._auth
@@ -158,6 +199,13 @@ EXAMPLES = r"""
 - name: Who failed
   ansible.builtin.debug:
     msg: "{{ sync.summary }} - failed: {{ sync.failed_users }}"
+
+- name: Nightly, downloading only the photos that may have changed since the last run
+  o365.outlook.outlook_user_photo_sync:
+    src_dir: /srv/hr/photos
+    state_file: /var/lib/m365-photos/sync-state.json
+    results: changed
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -201,7 +249,9 @@ results:
       description: SHA-256 of the photo before the task, when it was read.
       type: str
     comparison:
-      description: How the current photo was compared (method and distance).
+      description:
+        - How the current photo was compared (method and distance).
+        - Method V(state_file) means the photo was not downloaded because O(state_file) showed it unchanged.
       type: dict
     backup_file:
       description: Where the previous photo was saved, with O(backup_dir).
@@ -246,15 +296,40 @@ stats:
     throttled:
       description: Answers with HTTP 429.
       type: int
+    concurrency_start:
+      description: Requests allowed in flight at the start (O(parallelism)).
+      type: int
+      version_added: 1.0.0
+    concurrency_peak:
+      description: The most requests the run allowed in flight at once (at most O(max_parallelism)).
+      type: int
+      version_added: 1.0.0
+    concurrency_final:
+      description: Requests allowed in flight when the run ended.
+      type: int
+      version_added: 1.0.0
     seconds:
       description: Time spent on the users, token included.
       type: float
+    photos_downloaded:
+      description: Current photos downloaded to be compared with their source.
+      type: int
+      version_added: 1.0.0
+    bytes_downloaded:
+      description: Bytes of those photos.
+      type: int
+      version_added: 1.0.0
+    state_file_hits:
+      description: Users whose photo was not downloaded because O(state_file) showed it unchanged since its last comparison.
+      type: int
+      version_added: 1.0.0
 """
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import REMOVE_PHOTO, PhotoClient, require_capabilities
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine, Job
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._state_file import StateFile, check_path
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
 from ansible_collections.o365.outlook.plugins.module_utils.module._auth_options import AuthOptions
 from ansible_collections.o365.outlook.plugins.module_utils.module._connection_options import ConnectionOptions
@@ -269,23 +344,40 @@ def check(task: TaskContext) -> Tuple[List[Job], List[str]]:
     params = task.params
     if params["absent_users"] or any(entry.get("state") == "absent" for entry in params["photos"] or []):
         require_capabilities(params["api"], (REMOVE_PHOTO,), "remove_photos")
+    if params["state_file"]:
+        check_path(params["state_file"], task.check_mode)
     return plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
                      user_domain=params["user_domain"], absent_users=params["absent_users"])
 
 
+def open_state_file(task: TaskContext) -> Optional[StateFile]:
+    """The records of state_file for this API, tenant and comparison settings; None without the option."""
+    if not task.params["state_file"]:
+        return None
+    policy = task.validated.photo_policy
+    tenant = task.validated.auth.credentials.values.get("tenant_id") or task.params.get("tenant_id")
+    identity = dict(api_url=task.validated.connection.endpoints.api_base, tenant=tenant.lower() if tenant else None)
+    settings = dict(compare=policy.compare, pixel_tolerance=policy.pixel_tolerance, convert=task.params["convert"])
+    return StateFile.load(task.params["state_file"], identity, settings, task.warn, check_mode=task.check_mode)
+
+
 def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
     jobs, unmatched = task.own
+    state_file = open_state_file(task)
     many_users = task.validated.many_users
     engine = BulkEngine(client, task.validated.photo_policy, check_mode=task.check_mode, convert=task.params["convert"],
-                        parallelism=many_users.parallelism, want_diff=task.diff, keep=KEEP[many_users.results])
+                        parallelism=many_users.parallelism, want_diff=task.diff, keep=KEEP[many_users.results],
+                        max_parallelism=many_users.max_parallelism, state_file=state_file)
     results = engine.run(jobs)
+    if state_file is not None:
+        state_file.save(task.warn)
     return many_users.outcome(client, "results", results, engine.summary, engine.failed_users, engine.not_attempted_users,
                               engine.stop.error, written=engine.written, unmatched_files=unmatched,
-                              extra_stats=dict(seconds=engine.seconds))
+                              extra_stats=dict(engine.download_stats, seconds=engine.seconds))
 
 
 MODULE = OutlookModule(
-    groups=(ConnectionOptions(), AuthOptions(), PhotoPolicyOptions(wait=False, read_after_write=False), ManyUsersOptions(results=True)),
+    groups=(ConnectionOptions(), AuthOptions(), PhotoPolicyOptions(wait=False, read_after_write=False), ManyUsersOptions(results=True, adaptive=True)),
     options=dict(
         photos=dict(type="list", elements="dict", options=dict(
             user=dict(type="str", required=True),
@@ -296,6 +388,7 @@ MODULE = OutlookModule(
         file_pattern=dict(type="str", default=DEFAULT_FILE_PATTERN),
         user_domain=dict(type="str"),
         absent_users=dict(type="list", elements="str"),
+        state_file=dict(type="path"),
     ),
     check=check,
     supports_check_mode=True,

@@ -5,7 +5,8 @@
 # PRIVATE: for use inside this collection only; the API may change without notice.
 
 """Many users in one task: chunks of 20 users, read with two $batch calls, decided by the same reconcile
-code as the single-user module; each upload or removal is its own request, sent in parallel.
+code as the single-user module; each upload or removal is its own request, sent in parallel. With a state file
+(_state_file), a user whose record names the same source bytes and the etag read now is not downloaded at all.
 
 Memory stays bounded: a chunk holds at most 20 current photos (fetched in groups capped by pixel count)
 and one source image at a time, and only `parallelism` chunks are in memory.
@@ -20,15 +21,16 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ..common._errors import GraphError, OutlookError, as_outlook_error
-from ..photo._image import load_source
+from ..photo._image import file_sha256, load_source
 from ..graph._photo_client import UserNotFoundError
 from ..photo._current import CurrentPhoto, recheck_no_content
-from ..photo._reconcile import ensure_absent, ensure_present
+from ..photo._reconcile import ensure_absent, ensure_present, kept_unread
 
 if TYPE_CHECKING:
     from ..graph._answers import PhotoMetadata
     from ..graph._photo_client import PhotoClient
     from ..photo._reconcile import PhotoPolicy
+    from ._state_file import StateFile
 
 CHUNK = 20
 ACTIONS = ("uploaded", "removed", "unchanged", "skipped", "failed", "not_attempted")
@@ -42,6 +44,16 @@ KEEP = {
 # Current photos fetched in one $batch: at most this many pixels (20 photos of 648x648, as Exchange stores
 # them). Larger photos come in smaller groups, so one chunk never holds more than ~10 MB of images.
 BATCH_PIXEL_BUDGET = 20 * 648 * 648
+
+
+class Vouched:
+    """In a chunk's content: the state file vouches that this user's photo already shows the source, so it was not
+    downloaded (same source file SHA-256 and same @odata.mediaEtag as when it was last compared)."""
+
+    __slots__ = ()
+
+
+VOUCHED = Vouched()
 
 
 class Job:
@@ -131,6 +143,8 @@ def _describe(action: str, result: dict[str, Any], check_mode: bool) -> str:
         return "kept the user's own photo (only_if_missing)"
     if result.get("photo") is None:
         return "no photo, as wanted"
+    if comparison.get("method") == "state_file":
+        return "same photo (state file: same source file and etag as when last compared; not downloaded)"
     if comparison.get("method") == "pixels":
         return "same photo (pixels, distance %s)" % comparison.get("distance")
     return "same photo (identical bytes)"
@@ -176,12 +190,15 @@ class BulkEngine:
     """
 
     def __init__(self, client: PhotoClient, policy: PhotoPolicy, check_mode: bool = False, convert: bool = True, parallelism: int = 8,
-                 want_diff: bool = False, keep: Callable[[dict[str, Any]], bool] | None = None) -> None:
+                 want_diff: bool = False, keep: Callable[[dict[str, Any]], bool] | None = None,
+                 max_parallelism: int | None = None, state_file: StateFile | None = None) -> None:
         self.client = client
         self.policy = policy
         self.check_mode = check_mode
         self.convert = convert
         self.parallelism = max(1, int(parallelism))
+        # Writers: as many as the gate may grow to (it decides how many run at once); readers stay at parallelism.
+        self.max_parallelism = max(self.parallelism, int(max_parallelism or 0))
         self.want_diff = want_diff
         # Which entries to keep for the result; the summary always counts every user.
         self.keep = keep or (lambda entry: True)
@@ -193,21 +210,26 @@ class BulkEngine:
         self.seconds = 0.0
         self._warned = False
         self._warned_lock = threading.Lock()
+        # Records of earlier runs (state_file): a user whose record still holds is not downloaded. Kept up to date here.
+        self.state_file = state_file
+        self.download_stats = dict(state_file_hits=0, photos_downloaded=0, bytes_downloaded=0)
+        self._download_lock = threading.Lock()
 
     def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
         """The result dicts of the jobs that `keep` selects, in input order; counts go to self.summary.
 
         Reader threads fetch chunks (2 batch requests per 20 users); each user's decision and write then
         runs on a writer pool, so a chunk's uploads go out in parallel and the next chunk is read meanwhile.
-        The transport's gate keeps requests in flight at `parallelism`; at most 2 x parallelism chunks are
-        held at once, so memory does not grow with the number of users.
+        The transport's gate decides how many requests are in flight (from `parallelism`, growing up to
+        `max_parallelism` while the service keeps up); at most 2 x parallelism chunks are held at once, so memory
+        does not grow with the number of users.
         """
         started = time.monotonic()
         chunks = [jobs[start:start + CHUNK] for start in range(0, len(jobs), CHUNK)]
         held = threading.BoundedSemaphore(self.parallelism * 2)
         results = []
         with concurrent.futures.ThreadPoolExecutor(self.parallelism) as readers, \
-                concurrent.futures.ThreadPoolExecutor(self.parallelism) as writers:
+                concurrent.futures.ThreadPoolExecutor(self.max_parallelism) as writers:
 
             def read_then_dispatch(chunk):
                 held.acquire()
@@ -265,13 +287,16 @@ class BulkEngine:
             # Download only photos that can change the decision: none when the user has no photo, none when
             # only_if_missing keeps an existing photo anyway.
             wanted_states = {job.user: job.state for job in chunk}
+            vouched = self._vouched(chunk, metadata)
             readers = [user for user in live
                        if metadata.get(user) is not None and not isinstance(metadata[user], OutlookError)
-                       and not (wanted_states[user] == "present" and self.policy.only_if_missing)]
+                       and not (wanted_states[user] == "present" and self.policy.only_if_missing) and user not in vouched]
             content = {}
             for group in content_groups(readers, metadata):
                 content.update(self.client.get_content_many(group))
             recheck_no_content(self.client, readers, metadata, content)
+            self._count_downloads(content, len(vouched))
+            content.update(dict.fromkeys(vouched, VOUCHED))
         except Exception as exc:  # pylint: disable=broad-exception-caught
             error = as_outlook_error(exc, "reading the photos of %d users" % len(live))
             return {user: error for user in live}, {}
@@ -295,19 +320,25 @@ class BulkEngine:
             data = content.get(job.user)
             if isinstance(data, OutlookError):
                 raise data
-            # What the batch read; reconcile sends only writes and reads after a write to the client.
-            current = CurrentPhoto(meta, data)
-            if job.state == "present":
+            if data is VOUCHED:
+                changed, result, diff = kept_unread(job.user, meta, "state_file")
+                result["conversion"] = None
+                action = "unchanged"
+            elif job.state == "present":
                 source = load_source(job.src, convert=self.convert)
                 self._warn_once(source.warning)
+                # What the batch read; reconcile sends only writes and reads after a write to the client.
+                current = CurrentPhoto(meta, data)
                 changed, result, diff = ensure_present(self.client, job.user, source, self.check_mode, self.policy, current=current)
                 result["conversion"] = source.conversion
                 skipped = (result.get("comparison") or {}).get("method") == "only_if_missing"
                 action = "uploaded" if changed else ("skipped" if skipped else "unchanged")
+                self._remember(job, action, result, source, meta)
             else:
-                changed, result, diff = ensure_absent(self.client, job.user, self.check_mode, self.policy, current=current)
+                changed, result, diff = ensure_absent(self.client, job.user, self.check_mode, self.policy, current=CurrentPhoto(meta, data))
                 result["conversion"] = None
                 action = "removed" if changed else "unchanged"
+                self._forget(job)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             return self._failed(job, as_outlook_error(exc, "handling user %s" % job.user), entry)
         entry.update(result)
@@ -315,6 +346,46 @@ class BulkEngine:
         if self.want_diff:
             entry["diff"] = diff
         return entry
+
+    def _vouched(self, chunk: list[Job], metadata: Mapping[str, PhotoMetadata | OutlookError | None]) -> set[str]:
+        """The users whose photo need not be downloaded: the state file's record names the same source file (SHA-256
+        of its bytes on disk) and the same non-empty etag the metadata shows now. Anything else is compared in full."""
+        vouched = set()
+        if self.state_file is None or self.policy.only_if_missing:
+            return vouched
+        for job in chunk:
+            meta = metadata.get(job.user)
+            if job.state != "present" or job.problem is not None or meta is None or isinstance(meta, OutlookError) or not meta.etag:
+                continue
+            record = self.state_file.record(job.user)
+            if record is not None and record[1] == meta.etag and record[0] == file_sha256(job.src):
+                vouched.add(job.user)
+        return vouched
+
+    def _count_downloads(self, content: Mapping[str, Any], vouched: int) -> None:
+        photos = [data for data in content.values() if isinstance(data, bytes)]
+        with self._download_lock:
+            self.download_stats["state_file_hits"] += vouched
+            self.download_stats["photos_downloaded"] += len(photos)
+            self.download_stats["bytes_downloaded"] += sum(len(data) for data in photos)
+
+    def _remember(self, job: Job, action: str, result: Mapping[str, Any], source: Any, meta: PhotoMetadata | None) -> None:
+        """What this user's outcome proves, into the state file. After a comparison that found the photo the same: the
+        source file's SHA-256 and the etag that was read with the photo. After an upload: the SHA-256 alone (the sync
+        reads nothing back, and a read could still show the old photo), so the next run compares once more and then
+        records the etag. Nothing in check mode, nothing for only_if_missing's kept photos."""
+        if self.state_file is None or self.check_mode or not source.file_sha256:
+            return
+        method = (result.get("comparison") or {}).get("method")
+        if action == "uploaded":
+            self.state_file.remember(job.user, source.file_sha256, None)
+        elif action == "unchanged" and method in ("sha256", "pixels") and meta is not None:
+            self.state_file.remember(job.user, source.file_sha256, meta.etag)
+
+    def _forget(self, job: Job) -> None:
+        """A removed photo, or a user that failed: no record, so nothing unproven is ever trusted."""
+        if self.state_file is not None and not self.check_mode:
+            self.state_file.forget(job.user)
 
     def _warn_once(self, warning: Optional[str]) -> None:
         """A source's warning (a PNG sent as PNG) has one run-wide cause: say it once, not once per user."""
@@ -329,6 +400,7 @@ class BulkEngine:
     def _failed(self, job: Job, error: OutlookError, entry: dict[str, Any] | None = None) -> dict[str, Any]:
         if stops_run(error):
             self.stop.record(error, job.user)
+        self._forget(job)
         entry = entry or _blank_entry(job)
         # A write that happened before the failure (e.g. the read-back failed) still changed the photo.
         entry.update(action="failed", message=error.msg, changed=bool(error.details.get("changed")),

@@ -254,6 +254,9 @@ class SourceImage:
         self.conversion = conversion
         self.warning = warning
         self.sha256 = hashlib.sha256(data).hexdigest()
+        # SHA-256 of the file as read from disk, before any conversion (load_source sets it): what a sync's state
+        # file records, since it can be computed again without decoding or converting anything.
+        self.file_sha256: str | None = None
 
     @property
     def content_type(self) -> str | None:
@@ -330,6 +333,23 @@ def load_source(path: str | None, max_bytes: int = MAX_PHOTO_BYTES, convert: boo
     Raises nothing but SourceImageError and MissingLibraryError.
     """
     data = read_source_bytes(path)
+    source = _prepared_source(path, data, max_bytes, convert, warn)
+    source.file_sha256 = hashlib.sha256(data).hexdigest()
+    return source
+
+
+def file_sha256(path: str | None) -> str | None:
+    """SHA-256 of the file at path as it is on disk (what load_source records as file_sha256), without decoding it;
+    None when it cannot be read (load_source then says why)."""
+    try:
+        return hashlib.sha256(read_source_bytes(path)).hexdigest()
+    except SourceImageError:
+        return None
+
+
+def _prepared_source(path: str | None, data: bytes, max_bytes: int, convert: bool,
+                     warn: Optional[Callable[[str], None]]) -> SourceImage:
+    """load_source's work on the bytes read from path."""
     image_format = sniff_format(data)
     if image_format in ("jpeg", "png"):
         info = inspect_image(data)

@@ -145,9 +145,15 @@ def ensure_present(client: PhotoClient, user: str | None, source: SourceImage, c
 
 def _kept_existing(user: str | None, existing: PhotoMetadata, source: SourceImage) -> tuple[bool, dict[str, Any], dict[str, Any]]:
     """only_if_missing and the user has a photo: nothing changes."""
+    return kept_unread(user, existing, "only_if_missing", source.sha256)
+
+
+def kept_unread(user: str | None, existing: PhotoMetadata, method: str, sha256: str | None = None) -> tuple[bool, dict[str, Any], dict[str, Any]]:
+    """The photo stays without being downloaded: only_if_missing keeps any photo, or a sync's state file vouches that
+    it already shows the source (method "state_file"; the source is then not converted, so sha256 is None)."""
     photo = existing.to_dict()
     side = _diff_side(None, photo)
-    result = _result(user, photo, source.sha256, None, comparison=dict(method="only_if_missing", distance=None))
+    result = _result(user, photo, sha256, None, comparison=dict(method=method, distance=None))
     return False, result, dict(before=side, after=dict(side))
 
 

@@ -15,7 +15,8 @@ SINGLE, INFO, SYNC = outlook_user_photo, outlook_user_photo_info, outlook_user_p
 TOKEN = dict(access_token="bad-options-token")
 
 # (module, arguments over the module's valid base arguments, fragment of the failure message).
-# Paths: "{file}" is an existing regular file, "{empty}" an empty one, "{dir}" an empty directory, "{jpeg}" a good image.
+# Paths: "{file}" is an existing regular file, "{empty}" an empty one, "{dir}" an empty directory, "{jpeg}" a good image,
+# "{link}" a symbolic link to "{file}".
 BAD_OPTIONS = [
     (SINGLE, dict(timeout=-1), "timeout must be a number of seconds"),
     (SINGLE, dict(pixel_tolerance=300.0), "pixel_tolerance must be between 0 and 255, got 300.0."),
@@ -48,6 +49,8 @@ BAD_OPTIONS = [
     (INFO, dict(ca_path="{dir}/ca.pem"), "does not exist or is not a file"),
     (SYNC, dict(parallelism=0), "parallelism must be between 1 and 64, got 0."),
     (SYNC, dict(parallelism=65), "parallelism must be between 1 and 64, got 65."),
+    (SYNC, dict(parallelism=16, max_parallelism=8), "max_parallelism must be between parallelism (16) and 128, got 8"),
+    (SYNC, dict(max_parallelism=129), "max_parallelism must be between parallelism (8) and 128, got 129"),
     (SYNC, dict(timeout=-1), "timeout must be a number of seconds"),
     (SYNC, dict(pixel_tolerance=300.0), "pixel_tolerance must be between 0 and 255"),
     (SYNC, dict(backup_dir="{file}/sub"), "backup_dir {file}/sub cannot be used: {file} is not a directory."),
@@ -61,6 +64,9 @@ BAD_OPTIONS = [
     (SYNC, dict(auth_method="client_certificate"), "auth_method=client_certificate needs client_certificate_path"),
     (SYNC, dict(client_certificate_password="pw"), "client_certificate_password is only used with a client certificate"),
     (SYNC, dict(ca_path="{dir}/ca.pem"), "does not exist or is not a file"),
+    (SYNC, dict(state_file="{dir}"), "state_file {dir} is a directory: give the path of a file."),
+    (SYNC, dict(state_file="{dir}/missing/state.json"), "state_file {dir}/missing/state.json cannot be used: its directory {dir}/missing does not exist"),
+    (SYNC, dict(state_file="{link}"), "state_file: {link} is a symbolic link; refusing to write through it."),
 ]
 
 
@@ -71,7 +77,9 @@ def paths(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "dir").mkdir()
     (tmp_path / "good.jpg").write_bytes(jpeg((200, 0, 0)))
-    return dict(file=str(tmp_path / "file"), empty=str(tmp_path / "empty.jpg"), dir=str(tmp_path / "dir"), jpeg=str(tmp_path / "good.jpg"))
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    return dict(file=str(tmp_path / "file"), empty=str(tmp_path / "empty.jpg"), dir=str(tmp_path / "dir"), jpeg=str(tmp_path / "good.jpg"),
+                link=str(tmp_path / "link"))
 
 
 def base_arguments(module):
