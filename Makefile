@@ -12,21 +12,25 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/o365/outlook
 TEST_PYTHON := 3.11
 ANSIBLE_TEST := PATH="$(BIN):$$PATH" $(BIN)/ansible-test
 
-.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint clean bench bench-smoke fault-matrix emulator-clients installed-emulator
+.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint clean bench bench-smoke fault-matrix emulator-clients installed-emulator release-check test-matrix
 
 help:
 	@echo "make demo   - set a user's photo twice against the local Graph emulator (changed, then ok)"
 	@echo "make test   - sanity, unit and integration tests (what CI runs)"
 	@echo "make sanity | units | integration | docs-lint | lint | ee-check | bench-smoke | fault-matrix | emulator-clients | installed-emulator - one part of the suite"
 	@echo "make bench  - the performance benchmark (sync vs loop vs script vs lower bound; about 10 minutes)"
+	@echo "make release-check - build the tarball, galaxy-importer with no warning, install it, run the demo from the installed copy"
+	@echo "make test-matrix   - sanity, units and the demo on ansible-core 2.17 to 2.21 (MATRIX_VERSIONS=2.20 for one; 30+ minutes)"
 	@echo "make clean  - remove .venv and .build"
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt for .venv; make test-matrix points VENV and VENV_REQUIREMENTS at each version's own venv and file.
+VENV_REQUIREMENTS ?= requirements.txt
+$(VENV)/.installed: $(VENV_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV_REQUIREMENTS)
 	touch $@
 
 # ansible-test's virtualenvs would download get-pip.py from a host this network cannot reach.
@@ -64,7 +68,7 @@ changelog-lint: collection
 DOCS_VENV := $(BUILD)/docs-venv
 $(DOCS_VENV)/.installed:
 	$(PYTHON) -m venv $(DOCS_VENV)
-	$(DOCS_VENV)/bin/python -m pip install --quiet 'antsibull-docs>=2.0,<3' 'ansible-core>=2.17,<2.20'
+	$(DOCS_VENV)/bin/python -m pip install --quiet 'antsibull-docs>=2.0,<3' 'ansible-core>=2.17,<2.22'
 	touch $@
 
 docs-lint: collection $(DOCS_VENV)/.installed
@@ -83,7 +87,7 @@ emulator-clients: $(CLIENTS_VENV)/.installed
 	PYTHONPATH=$(CURDIR)/tests $(CLIENTS_VENV)/bin/python -m pytest -p no:cacheprovider -q \
 		--basetemp=$(BUILD)/emulator-clients tests/emulator_clients
 
-test: sanity units integration changelog-lint docs-lint lint ee-check bench-smoke fault-matrix emulator-clients installed-emulator
+test: sanity units integration changelog-lint docs-lint lint ee-check bench-smoke fault-matrix emulator-clients installed-emulator release-check
 	@echo "make test: all suites passed"
 
 clean:
@@ -119,3 +123,24 @@ bench-smoke: collection
 fault-matrix: collection
 	cd $(COLLECTION) && PYTHONPATH=$(COLLECTIONS) FAULT_MATRIX_REPORT=$(BUILD)/fault-matrix.json \
 		$(BIN)/python -m pytest -p no:cacheprovider -q --basetemp=$(BUILD)/fault-matrix tests/fault_matrix
+
+# The release as Galaxy and Automation Hub see it (tests/release/check.sh): the tarball built from the collection copy
+# (its file count and size printed), galaxy-importer on it with tests/release/galaxy-importer.cfg (no container engine)
+# and no WARNING or ERROR allowed, then the tarball installed into an empty collections path and the demo run from there.
+# galaxy-importer gets a venv of its own: it brings its own ansible-core and ansible-lint.
+IMPORTER_VENV := $(BUILD)/importer-venv
+$(IMPORTER_VENV)/.installed:
+	$(PYTHON) -m venv $(IMPORTER_VENV)
+	$(IMPORTER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IMPORTER_VENV)/bin/python -m pip install --quiet 'galaxy-importer>=0.4.44,<0.5'
+	touch $@
+
+release-check: collection $(IMPORTER_VENV)/.installed
+	tests/release/check.sh $(BIN) $(IMPORTER_VENV)/bin $(COLLECTION) $(BUILD)/release
+
+# `make sanity`, `make units` and `make demo` on each ansible-core version, each with a Python it supports, its own venv
+# and collection copy under $(BUILD)/matrix/<version> (tests/matrix/run.py). The table goes to stdout and
+# $(BUILD)/matrix/report.md; any failed cell fails the target. Not part of `make test` (30+ minutes on 2 cores).
+MATRIX_VERSIONS ?= 2.17 2.18 2.19 2.20 2.21
+test-matrix:
+	$(PYTHON) tests/matrix/run.py --build $(BUILD)/matrix --make $(MAKE) $(MATRIX_VERSIONS)

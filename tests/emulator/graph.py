@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Microsoft Graph v1.0 (photo, photos, $value, /users, $batch) and the Outlook REST v2.0 photo dialect.
 
-Every call goes through one pipeline: authenticate -> throttle / injected fault -> route -> permission -> user ->
+Every call goes through one pipeline: authenticate -> throttle / write rate limit / injected fault -> route -> permission -> user ->
 per-mailbox concurrency slot -> latency -> operation. $batch items run through the same pipeline.
 """
 
@@ -24,6 +24,8 @@ GRAPH, OUTLOOK = "graph", "outlook_v2"
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
 MAX_BATCH_REQUESTS = 20
 MAX_PAGE_SIZE = 999
+# Requests that count against write_rate_limit (direct or $batch items; every write of this API is a photo write).
+RATE_LIMITED_METHODS = ("PUT", "PATCH", "DELETE")
 DEFAULT_PAGE_SIZE = 100
 # Content types a photo write may carry. image/jpeg is the documented one; application/octet-stream is what Graph's
 # OpenAPI description lists and what msgraph-sdk and Set-MgUserPhotoContent send. The bytes decide what the image is.
@@ -207,7 +209,9 @@ class GraphApi:
     def _serve(self, req, segments, dialect):
         prepared = self._prepare(req, segments, dialect)
         if isinstance(prepared, Response):
-            self._pause(req)
+            # A write over the rate limit is refused at the gateway, before the work: it waits what a GET waits
+            # (the round trip), not the write's latency.
+            self._pause(req, "GET" if req.log.get("fault") == "rate_limit" else None)
             return prepared
         call = prepared
         if call.user is None:  # the /users listing touches no mailbox
@@ -290,6 +294,11 @@ class GraphApi:
         if retry_after is not None:
             req.log["fault"] = "throttle"
             return too_many_requests(req, retry_after)
+        if req.method in RATE_LIMITED_METHODS:
+            retry_after = self.state.take_write(req.log.get("client_id"))
+            if retry_after is not None:
+                req.log["fault"] = "rate_limit"
+                return too_many_requests(req, retry_after)
         return self._injected_fault(req)
 
     def _injected_fault(self, req):

@@ -78,6 +78,7 @@ DEFAULT_BEHAVIOURS = {
     "batch_concurrency": 1,
     "throttle": None,
     "mailbox_concurrency": None,
+    "write_rate_limit": None,
     "no_mailbox": "ErrorNonExistentMailbox",
     "faults": [],
     "graph_audiences": [GRAPH_RESOURCE, GRAPH_APP_ID],
@@ -360,6 +361,30 @@ def _check_throttle(value):
     return {"ratio": float(ratio), "retry_after": retry_after, "seed": seed}
 
 
+def _check_write_rate_limit(value):
+    """null, or a token bucket per app over photo writes: {"per_second": 40, "burst": 40, "retry_after": "1"}.
+
+    burst (the bucket's size; default one second's worth, per_second rounded up) and retry_after (default null: the
+    seconds until the bucket holds a token again, fractional, as Graph's "2.128") are optional.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError('must be null or {"per_second": 40, "burst": 40, "retry_after": "1"} (burst and retry_after optional)')
+    unknown = sorted(set(value) - {"per_second", "burst", "retry_after"})
+    if unknown:
+        raise ValueError("unknown key %r" % unknown[0])
+    rate = value.get("per_second")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ValueError("per_second must be a number > 0")
+    burst = value.get("burst")
+    if burst is None:
+        burst = max(1, int(-(-rate // 1)))  # one second's worth, rounded up
+    elif isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        raise ValueError("burst must be an integer >= 1")
+    return {"per_second": float(rate), "burst": burst, "retry_after": _check_retry_after(value.get("retry_after"))}
+
+
 # What a fault's "mangle" does to the real $batch answer (hostile or broken gateways, as issue 8 found them).
 BATCH_MANGLES = ("list", "non_dict_entries", "bad_base64", "string_status", "duplicate_ids", "missing_ids")
 _FAULT_KEYS = {"method", "path_regex", "body_regex", "status", "count", "skip", "retry_after", "raw_body", "raw_body_b64",
@@ -497,6 +522,7 @@ _BEHAVIOUR_CHECKS = {
     "batch_concurrency": _check_positive_int,
     "throttle": _check_throttle,
     "mailbox_concurrency": _check_positive_int_or_null,
+    "write_rate_limit": _check_write_rate_limit,
     "no_mailbox": _choice(*NO_MAILBOX_ANSWERS),
     "faults": _check_faults,
     "graph_audiences": _check_audiences,
@@ -532,6 +558,9 @@ class State:
         self._inflight = {}
         self._graph_count = 0
         self._throttle_random = random.Random()
+        # write_rate_limit: client id -> (tokens, clock time of the last refill); the clock is replaceable for tests.
+        self._write_buckets = {}
+        self.clock = time.monotonic
         self.behaviours = profile_behaviours(profile)
         self.reset()
 
@@ -545,6 +574,7 @@ class State:
             self._tokens = {}
             self._inflight = {}
             self._graph_count = 0
+            self._write_buckets = {}
             self.profile = self.start_profile
             self.behaviours = profile_behaviours(self.start_profile)
             for user_id, upn, name, has_photo in DEFAULT_USERS:
@@ -805,6 +835,8 @@ class State:
                 self._graph_count = 0  # "every Nth" counts from the moment it is set
                 seed = (checked["throttle"] or {}).get("seed")
                 self._throttle_random = random.Random(seed)  # a seed makes the throttled sequence repeatable
+            if base is not None or "write_rate_limit" in checked:
+                self._write_buckets = {}  # every app starts again with a full bucket
             return dict(copy.deepcopy(self.behaviours), profile=self.profile)
 
     def latency_seconds(self, kind: str | None = None) -> float:
@@ -827,6 +859,24 @@ class State:
             if "ratio" in throttle:
                 return throttle["retry_after"] if self._throttle_random.random() < throttle["ratio"] else None
             return throttle["retry_after"] if self._graph_count % throttle["every"] == 0 else None
+
+    def take_write(self, client_id) -> str | None:
+        """Take one write from the app's token bucket (write_rate_limit); returns the Retry-After value when the
+        bucket is empty (the write must then be refused with 429), None when the write may go on."""
+        with self._lock:
+            limit = self.behaviours["write_rate_limit"]
+            if not limit:
+                return None
+            now = self.clock()
+            key = (client_id or "").lower()
+            rate, burst = limit["per_second"], limit["burst"]
+            tokens, last = self._write_buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + max(0.0, now - last) * rate)
+            if tokens >= 1.0:
+                self._write_buckets[key] = (tokens - 1.0, now)
+                return None
+            self._write_buckets[key] = (tokens, now)
+            return limit["retry_after"] or "%.3f" % max(0.001, (1.0 - tokens) / rate)
 
     def take_fault(self, method, path, body=b""):
         """The first configured fault matching this request, with one of its count consumed; None if none matches.
@@ -892,6 +942,7 @@ class State:
             "credential": req.log.get("credential"),
             "content_type": req.headers.get("content-type"),
             "body_size": req.body_size,
+            "response_size": 0 if resp.drop else len(resp.body),  # bytes of the answer's body (a batch item's: decoded)
             "body_sha256": hashlib.sha256(req.body).hexdigest() if is_write else None,
             "batch": req.batch,
             "retry_after": resp.headers.get("Retry-After"),

@@ -46,6 +46,10 @@ def test_batch_reads_and_writes_photos(api, rw_token):
     inner = [entry for entry in log if entry["batch"]]
     assert [(entry["method"], entry["status"]) for entry in inner] == [("GET", 200), ("GET", 200), ("PUT", 200), ("GET", 404)]
     assert inner[2]["body_sha256"] == hashlib.sha256(upload).hexdigest() and inner[2]["api"] == "graph"
+    # response_size: a photo download counts the photo's bytes (before base64), a write's empty answer nothing.
+    assert inner[1]["response_size"] == len(direct) and inner[2]["response_size"] == 0
+    envelope_size = [entry["response_size"] for entry in log if entry["api"] == "batch"][0]
+    assert envelope_size == len(resp.content) > len(direct)
     envelope = [entry for entry in log if entry["api"] == "batch"]
     assert len(envelope) == 1 and envelope[0]["seq"] > inner[-1]["seq"] and envelope[0]["path"] == "/v1.0/$batch"
 
