@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.o365.outlook.tests.unit.utils.module_args import patch_module_args
 
 from ansible_collections.o365.outlook.plugins.module_utils.graph import _session
 from ansible_collections.o365.outlook.plugins.module_utils.module import _outlook_module

@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.o365.outlook.tests.unit.utils.module_args import patch_module_args
 from PIL import Image
 
 from ansible_collections.o365.outlook.plugins.module_utils.module import _outlook_module
