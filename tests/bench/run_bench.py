@@ -7,6 +7,7 @@ median of --runs runs, and each run starts from a freshly seeded tenant. Ratios 
 benchmark run, so a busy machine slows every contender alike.
 
     python tests/bench/run_bench.py --collections DIR [--users 1000] [--runs 3] [--latency-ms 50]
+                                    [--parts classic,scale,model,nightly]    # all four unless told
     python tests/bench/run_bench.py --collections DIR --smoke    # quick check for `make test`
 
 DIR holds ansible_collections/o365/outlook (the Makefile's .build/collections).
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import ast
 import base64
-import importlib
 import io
 import json
 import os
@@ -36,6 +36,8 @@ import time
 import requests
 import yaml
 from PIL import Image
+
+import nightly_bench  # tests/bench, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -446,16 +448,15 @@ def run_scale(bench, args, report):
 def run_full(bench, args):
     report = {"latency_ms": args.latency_ms, "users": args.users, "runs": args.runs, "mix": "60% unchanged, 30% changed, 10% no photo",
               "parallelism": args.parallelism, "parts": sorted(args.parts), "ratios": {}}
-    if "classic" in args.parts:
-        run_classic(bench, args, report)
-    if "scale" in args.parts:
-        run_scale(bench, args, report)
-    if "model" in args.parts and args.model_users:
-        report["model"] = run_model(bench, args)
-    if "nightly" in args.parts:
-        nightly = nightly_rows(bench, args)
-        if nightly is not None:
-            report["nightly"] = nightly
+    parts = {"classic": lambda: run_classic(bench, args, report), "scale": lambda: run_scale(bench, args, report),
+             "model": lambda: report.update(model=run_model(bench, args)) if args.model_users else None,
+             "nightly": lambda: report.update(nightly=nightly_rows(bench, args))}
+    timed = report["part_seconds"] = {}
+    for part in PARTS:
+        if part in args.parts:
+            started = time.monotonic()
+            parts[part]()
+            timed[part] = round(time.monotonic() - started, 1)
     return report
 
 
@@ -542,48 +543,22 @@ def run_model(bench, args):
     return model
 
 
-# ---------------------------------------------------------------- HOOK: nightly no-change rows (issue 11)
-# tests/bench/nightly_bench.py (written separately) measures requests and bytes per user of a sync in which nothing
-# changed, with and without the sync's state_file option. This hook runs it when the file is there, on this benchmark's
-# emulator, and prints its rows. WIRED AGAINST THE INTERFACE ITS DOCSTRING SHOWS (run_nightly(info_file, collections,
-# users=, work_dir=) -> rows; print_rows(rows)): check both when it lands. Without the file nothing happens.
-NIGHTLY_MODULE = "nightly_bench"
-NIGHTLY_FUNCTION = "run_nightly"
-
-
-def _nightly_module():
-    """tests/bench/nightly_bench.py as a module, or None when it is not there."""
-    if HERE not in sys.path:
-        sys.path.insert(0, HERE)
-    try:
-        return importlib.import_module(NIGHTLY_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != NIGHTLY_MODULE:
-            raise  # nightly_bench.py is there but imports something missing: say so
-        return None
-
+# ---------------------------------------------------------------- nightly no-change rows (issue 11)
 
 def nightly_rows(bench, args):
-    """{"rows": [...]} from nightly_bench.py, {"not_measured": why}, or None when the file is not there."""
-    nightly = _nightly_module()
-    if nightly is None:
-        return None
-    run = getattr(nightly, NIGHTLY_FUNCTION, None)
-    if run is None:
-        return {"not_measured": "%s.py has no %s(): wire the hook in run_bench.py" % (NIGHTLY_MODULE, NIGHTLY_FUNCTION)}
+    """{"rows": [...]} of nightly_bench.run_nightly on this benchmark's emulator, or {"not_measured": why} when it
+    failed: its own failure is its own row, and the figures measured before it are still printed."""
     try:
-        return {"rows": run(bench.emulator.info_file, args.collections, users=args.nightly_users,
-                            work_dir=os.path.join(args.work_dir, "nightly"))}
+        return {"rows": nightly_bench.run_nightly(bench.emulator.info_file, args.collections, users=args.nightly_users,
+                                                  work_dir=os.path.join(args.work_dir, "nightly"))}
     except Exception as exc:  # pylint: disable=broad-exception-caught
-        # Its own failure is its own row: the figures measured before it are still printed.
-        return {"not_measured": "%s.%s failed: %s" % (NIGHTLY_MODULE, NIGHTLY_FUNCTION, str(exc)[-2000:])}
+        return {"not_measured": "nightly_bench.run_nightly failed: %s" % str(exc)[-2000:]}
 
 
 def print_nightly(nightly):
     print("\nnightly, nothing changed (tests/bench/nightly_bench.py):")
-    module = _nightly_module()
-    if "rows" in nightly and module is not None and hasattr(module, "print_rows"):
-        module.print_rows(nightly["rows"])
+    if "rows" in nightly:
+        nightly_bench.print_rows(nightly["rows"])
     else:
         print(json.dumps(nightly))
 
@@ -691,6 +666,7 @@ def print_report(report):
         print_nightly(report["nightly"])
     for name, holds in targets(report):
         print("target %-76s %s" % (name, "not measured" if holds is None else "holds" if holds else "MISSED"))
+    print("time per part: %s" % ", ".join("%s %.1f min" % (part, seconds / 60) for part, seconds in report["part_seconds"].items()))
 
 
 # The smoke check of the gate: the realistic model scaled down so that it takes seconds (also in the README).
@@ -762,7 +738,7 @@ def main():
     parser.add_argument("--work-dir", default=os.path.join(REPO, ".build", "bench"))
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run (default all): classic (sync vs loop, script, lower bound; single task; "
-                             "--sweep), scale (--scale, --scale-failed), model (the realistic model), nightly (the hook)")
+                             "--sweep), scale (--scale, --scale-failed), model (the realistic model), nightly (nightly_bench.py: no-change runs with and without state_file)")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=50.0)
@@ -776,7 +752,7 @@ def main():
     parser.add_argument("--large-runs", type=int, default=1,
                         help="runs of scale points of %d users or more (each takes minutes)" % LARGE_SCALE)
     parser.add_argument("--sweep", type=_ints, default="", help="parallelism values to compare, e.g. 4,8,16,32")
-    parser.add_argument("--nightly-users", type=int, default=10000, help="users of the nightly no-change rows (the hook)")
+    parser.add_argument("--nightly-users", type=int, default=10000, help="users of the nightly no-change rows")
     group = parser.add_argument_group("realistic service model (issue 11; every figure is an assumption, see README)")
     group.add_argument("--model-users", type=int, default=2000, help="users of the write-heavy tenant, all needing an upload (0: skip)")
     group.add_argument("--model-latency", type=_latency_map, default="GET=60,BATCH=250,PUT=1000,DELETE=1000",
