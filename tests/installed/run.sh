@@ -30,38 +30,23 @@ fail() {
     exit 1
 }
 
+# shellcheck source=../utils/installed_tarball.sh
+source "$repo/tests/utils/installed_tarball.sh"
 rm -rf "$work"
-mkdir -p "$work/collections"
+mkdir -p "$work"
 work=$(cd "$work" && pwd -P)
-install=$work/collections
-project=$(mktemp -d "${TMPDIR:-/tmp}/o365-outlook-project.XXXXXX")
-trap 'rm -rf "$project"' EXIT
-project=$(cd "$project" && pwd -P)
-case $project/ in
-    "$repo"/*) fail "the project directory $project is inside the repository" ;;
-esac
-
-# Nothing from the caller's Ansible settings or Python path may point back at the repository.
-while IFS= read -r name; do
-    unset "$name"
-done < <(compgen -e | grep -E '^(ANSIBLE_|PYTHONPATH$)' || true)
-export ANSIBLE_COLLECTIONS_PATH=$install
+make_project_outside_repository project
+isolate_from_repository
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_STDOUT_CALLBACK=default
 
-echo "== ansible-galaxy collection build"
-"$bin/ansible-galaxy" collection build "$collection" --output-path "$work/dist"
-tarballs=("$work"/dist/o365-outlook-*.tar.gz)
-[[ -f ${tarballs[0]} ]] || fail "ansible-galaxy built no o365-outlook-*.tar.gz"
-listing=$(tar -tzf "${tarballs[0]}")
+build_tarball
+listing=$(tar -tzf "$tarball")
 for path in roles/emulator/tasks/main.yml roles/emulator/tasks/stop.yml roles/emulator/meta/argument_specs.yml \
     tests/emulator/run.py tests/emulator/server.py; do
     grep -qx "$path" <<<"$listing" || fail "the tarball lacks $path"
 done
 
-echo "== ansible-galaxy collection install into the empty path $install"
-"$bin/ansible-galaxy" collection install --offline "${tarballs[0]}" -p "$install"
-installed=$install/ansible_collections/o365/outlook
-[[ -f $installed/MANIFEST.json ]] || fail "no MANIFEST.json in $installed: not installed from a tarball"
+install_tarball
 
 echo "== where o365.outlook resolves"
 "$bin/ansible-galaxy" collection list o365.outlook --format json >"$work/collection-list.json"
@@ -73,11 +58,6 @@ if list(found) != [expected]:
     sys.exit("installed-emulator: FAILED: o365.outlook resolves to %s, not only to %s" % (sorted(found), expected))
 print("o365.outlook only in", expected)
 EOF
-plugin_files=$("$bin/ansible-doc" -t module -F o365.outlook)
-[[ -n $plugin_files ]] || fail "ansible-doc lists no module of o365.outlook"
-if grep -v "$installed/" <<<"$plugin_files"; then
-    fail "ansible-doc finds the modules above outside $installed"
-fi
 "$bin/ansible-doc" -t role o365.outlook.emulator >/dev/null || fail "ansible-doc does not know the role o365.outlook.emulator"
 
 echo "== a Python without the emulator's packages"
@@ -101,4 +81,4 @@ Image.new("RGB", (96, 96), (30, 120, 200)).save(sys.argv[1], "JPEG", quality=90)
         -e "installed_repository=$repo"
 )
 
-echo "installed-emulator: passed in $((SECONDS - started)) s (tarball $(basename "${tarballs[0]}"), installed in $install)"
+echo "installed-emulator: passed in $((SECONDS - started)) s (tarball $(basename "$tarball"), installed in $install)"

@@ -33,26 +33,15 @@ fail() {
     exit 1
 }
 
+# shellcheck source=../utils/installed_tarball.sh
+source "$repo/tests/utils/installed_tarball.sh"
 rm -rf "$work"
-mkdir -p "$work/importer" "$work/collections"
+mkdir -p "$work/importer"
 work=$(cd "$work" && pwd -P)
-install=$work/collections
-project=$(mktemp -d "${TMPDIR:-/tmp}/o365-outlook-release.XXXXXX")
-trap 'rm -rf "$project"' EXIT
-case $project/ in
-    "$repo"/*) fail "the project directory $project is inside the repository" ;;
-esac
+make_project_outside_repository release
+isolate_from_repository
 
-# Nothing from the caller's Ansible settings or Python path may point back at the repository.
-while IFS= read -r name; do
-    unset "$name"
-done < <(compgen -e | grep -E '^(ANSIBLE_|PYTHONPATH$)' || true)
-
-echo "== ansible-galaxy collection build"
-"$bin/ansible-galaxy" collection build "$collection" --output-path "$work/dist"
-tarballs=("$work"/dist/o365-outlook-*.tar.gz)
-tarball=${tarballs[0]}
-[[ -f $tarball ]] || fail "ansible-galaxy built no o365-outlook-*.tar.gz"
+build_tarball
 tar -tvzf "$tarball" | awk '$1 ~ /^-/ {print $NF}' | sort >"$work/files.txt"
 file_count=$(wc -l <"$work/files.txt")
 size=$(wc -c <"$tarball")
@@ -91,14 +80,7 @@ print("galaxy-importer: no warning; %d contents, requires_ansible %s, license %s
       % (len(result["contents"]), result["requires_ansible"], ", ".join(result["metadata"]["license"])))
 EOF
 
-echo "== ansible-galaxy collection install into the empty path $install"
-export ANSIBLE_COLLECTIONS_PATH=$install
-"$bin/ansible-galaxy" collection install --offline "$tarball" -p "$install"
-installed=$install/ansible_collections/o365/outlook
-[[ -f $installed/MANIFEST.json ]] || fail "no MANIFEST.json in $installed: not installed from a tarball"
-if "$bin/ansible-doc" -t module -F o365.outlook | grep -v "$installed/"; then
-    fail "ansible-doc finds the modules above outside $installed"
-fi
+install_tarball
 
 echo "== the demo from the installed copy, in $project"
 (

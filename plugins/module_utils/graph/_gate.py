@@ -56,10 +56,6 @@ class AdaptiveGate:
     def allowed(self) -> int:
         return max(1, int(self.window))
 
-    @property
-    def limit(self) -> int:
-        return self.ceiling
-
     def stats(self) -> dict:
         """concurrency_start, concurrency_peak and concurrency_final, for the module's stats."""
         with self._cond:

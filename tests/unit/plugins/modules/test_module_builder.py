@@ -84,7 +84,7 @@ def test_outcome_fields_and_stats():
     assert result["changed"] is True and result["stats"] == {"requests": 3, "seconds": 0.5, "concurrency_start": 2,
                                                              "concurrency_peak": 2, "concurrency_final": 2}
     assert _Client.transport.stats == {"requests": 3}
-    assert run.gate.limit == 2
+    assert run.gate.ceiling == 2
 
 
 def test_the_sync_gate_grows_from_parallelism_to_max_parallelism_and_the_info_gate_does_not():
