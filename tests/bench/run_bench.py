@@ -738,7 +738,8 @@ def main():
     parser.add_argument("--work-dir", default=os.path.join(REPO, ".build", "bench"))
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run (default all): classic (sync vs loop, script, lower bound; single task; "
-                             "--sweep), scale (--scale, --scale-failed), model (the realistic model), nightly (nightly_bench.py: no-change runs with and without state_file)")
+                             "--sweep), scale (--scale, --scale-failed), model (the realistic model), "
+                             "nightly (nightly_bench.py: no-change runs with and without state_file)")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=50.0)

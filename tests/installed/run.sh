@@ -35,18 +35,21 @@ source "$repo/tests/utils/installed_tarball.sh"
 rm -rf "$work"
 mkdir -p "$work"
 work=$(cd "$work" && pwd -P)
-make_project_outside_repository project
-isolate_from_repository
+project=$(new_project_outside_repository project "$repo")
+# shellcheck disable=SC2064  # the path is fixed now, on purpose
+trap "rm -rf '$project'" EXIT
+install=$work/collections
+isolate_from_repository "$install"
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_STDOUT_CALLBACK=default
 
-build_tarball
+tarball=$(build_tarball "$bin" "$collection" "$work/dist")
 listing=$(tar -tzf "$tarball")
 for path in roles/emulator/tasks/main.yml roles/emulator/tasks/stop.yml roles/emulator/meta/argument_specs.yml \
     tests/emulator/run.py tests/emulator/server.py; do
     grep -qx "$path" <<<"$listing" || fail "the tarball lacks $path"
 done
 
-install_tarball
+installed=$(install_tarball "$bin" "$tarball" "$install")
 
 echo "== where o365.outlook resolves"
 "$bin/ansible-galaxy" collection list o365.outlook --format json >"$work/collection-list.json"

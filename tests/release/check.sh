@@ -38,10 +38,13 @@ source "$repo/tests/utils/installed_tarball.sh"
 rm -rf "$work"
 mkdir -p "$work/importer"
 work=$(cd "$work" && pwd -P)
-make_project_outside_repository release
-isolate_from_repository
+project=$(new_project_outside_repository release "$repo")
+# shellcheck disable=SC2064  # the path is fixed now, on purpose
+trap "rm -rf '$project'" EXIT
+install=$work/collections
+isolate_from_repository "$install"
 
-build_tarball
+tarball=$(build_tarball "$bin" "$collection" "$work/dist")
 tar -tvzf "$tarball" | awk '$1 ~ /^-/ {print $NF}' | sort >"$work/files.txt"
 file_count=$(wc -l <"$work/files.txt")
 size=$(wc -c <"$tarball")
@@ -80,7 +83,7 @@ print("galaxy-importer: no warning; %d contents, requires_ansible %s, license %s
       % (len(result["contents"]), result["requires_ansible"], ", ".join(result["metadata"]["license"])))
 EOF
 
-install_tarball
+installed=$(install_tarball "$bin" "$tarball" "$install")
 
 echo "== the demo from the installed copy, in $project"
 (
