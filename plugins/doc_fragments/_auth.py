@@ -30,6 +30,7 @@ options:
     type: str
     choices: [auto, access_token, client_secret, client_certificate, managed_identity]
     default: auto
+    version_added: 1.0.0
   tenant_id:
     description:
       - Directory (tenant) ID or a verified domain of the tenant, for example V(contoso.onmicrosoft.com).

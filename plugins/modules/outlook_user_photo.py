@@ -14,6 +14,7 @@ description:
     see O(compare)), and uploads only when they differ.
   - Reports the photo's dimensions, and in diff mode the SHA-256 and dimensions before and after.
   - The image is read on the host that runs the module; API modules usually run on C(localhost).
+version_added: 0.1.0
 author:
   - o365.outlook maintainers (@o365-outlook)
 options:

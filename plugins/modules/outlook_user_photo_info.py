@@ -14,6 +14,7 @@ description:
   - Optionally hashes each photo (O(include_sha256)), lists the sizes the service keeps (O(include_sizes)) and
     saves each photo into O(dest_dir) as C(<user>.<ext>), as an export or backup.
   - Reads 20 users per request with Microsoft Graph JSON batching, O(parallelism) requests at a time.
+version_added: 0.1.0
 author:
   - o365.outlook maintainers (@o365-outlook)
 options:
@@ -159,6 +160,7 @@ failed_users:
   returned: always
   type: list
   elements: str
+  version_added: 1.0.0
 not_attempted_users:
   description:
     - Users the task did not read because the run stopped (the credentials were refused, or the service stayed
@@ -166,23 +168,29 @@ not_attempted_users:
   returned: always
   type: list
   elements: str
+  version_added: 1.0.0
 stats:
   description: Work done against the API.
   returned: always
   type: dict
+  version_added: 1.0.0
   contains:
     requests:
       description: HTTP requests sent, retries included.
       type: int
+      version_added: 1.0.0
     batches:
       description: JSON batch requests among them.
       type: int
+      version_added: 1.0.0
     retries:
       description: Requests and batch items sent again after throttling or a transient error.
       type: int
+      version_added: 1.0.0
     throttled:
       description: Answers with HTTP 429.
       type: int
+      version_added: 1.0.0
     concurrency_start:
       description: Requests allowed in flight at the start (O(parallelism)).
       type: int

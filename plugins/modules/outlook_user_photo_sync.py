@@ -26,6 +26,7 @@ description:
     it did not attempt (RV(not_attempted_users)). Running it again finishes the job without writing anyone twice.
   - The guide R(Guarantees of unattended runs, ansible_collections.o365.outlook.docsite.guide_guarantees) lists
     what each kind of fault does.
+version_added: 0.1.0
 author:
   - o365.outlook maintainers (@o365-outlook)
 options:
@@ -274,6 +275,7 @@ not_attempted_users:
   returned: always
   type: list
   elements: str
+  version_added: 1.0.0
 unmatched_files:
   description: Files in O(src_dir) whose name did not match O(file_pattern).
   returned: always
