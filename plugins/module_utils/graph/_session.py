@@ -37,7 +37,8 @@ else:
 if TYPE_CHECKING:
     from requests import PreparedRequest, Response
 
-USER_AGENT = "o365.outlook-ansible/0.1.0"
+COLLECTION_VERSION = "1.0.0"  # galaxy.yml's version: a unit test keeps the two equal
+USER_AGENT = "o365.outlook-ansible/" + COLLECTION_VERSION
 # RFC 6750 allows only visible ASCII in a bearer token; anything else would break (or inject) headers.
 _TOKEN_CHARS = re.compile(r"\A[\x21-\x7e]+\Z")
 
