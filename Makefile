@@ -12,15 +12,16 @@ COLLECTION := $(COLLECTIONS)/ansible_collections/o365/outlook
 TEST_PYTHON := 3.11
 ANSIBLE_TEST := PATH="$(BIN):$$PATH" $(BIN)/ansible-test
 
-.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint clean bench bench-smoke fault-matrix emulator-clients installed-emulator release-check test-matrix
+.PHONY: help venv bootstrap collection demo test sanity units integration lint changelog-lint docs-lint docs clean bench bench-smoke fault-matrix emulator-clients installed-emulator release-check test-matrix
 
 help:
 	@echo "make demo   - set a user's photo twice against the local Graph emulator (changed, then ok)"
 	@echo "make test   - sanity, unit and integration tests (what CI runs)"
 	@echo "make sanity | units | integration | docs-lint | lint | ee-check | bench-smoke | fault-matrix | emulator-clients | installed-emulator - one part of the suite"
 	@echo "make bench  - the performance benchmark (sync vs loop vs script vs lower bound, scale, realistic model; about 30 minutes)"
-	@echo "make release-check - build the tarball, galaxy-importer with no warning, install it, run the demo from the installed copy"
+	@echo "make release-check - build the tarball, galaxy-importer with no warning, install it, run the demo and the README's commands from the installed copy"
 	@echo "make test-matrix   - sanity, units and the demo on ansible-core 2.17 to 2.21 (MATRIX_VERSIONS=2.20 for one; 30+ minutes)"
+	@echo "make docs   - the documentation site as HTML in $(BUILD)/docs/html, built offline, warnings are errors"
 	@echo "make clean  - remove .venv and .build"
 
 venv: $(VENV)/.installed
@@ -66,14 +67,20 @@ changelog-lint: collection
 # antsibull-docs in a venv of its own (it wants another docutils than the tools in .venv): checks the module docs,
 # the guides and every option or return value the guides name.
 DOCS_VENV := $(BUILD)/docs-venv
-$(DOCS_VENV)/.installed:
+$(DOCS_VENV)/.installed: tests/docs/requirements.txt
 	$(PYTHON) -m venv $(DOCS_VENV)
-	$(DOCS_VENV)/bin/python -m pip install --quiet 'antsibull-docs>=2.0,<3' 'ansible-core>=2.17,<2.22'
+	$(DOCS_VENV)/bin/python -m pip install --quiet 'antsibull-docs>=2.0,<3' 'ansible-core>=2.17,<2.22' -r tests/docs/requirements.txt
 	touch $@
 
 docs-lint: collection $(DOCS_VENV)/.installed
 	PATH="$(DOCS_VENV)/bin:$$PATH" $(DOCS_VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs $(COLLECTION)
 	@echo "docs-lint: passed"
+
+# The documentation site (tests/docs/build.sh): antsibull-docs writes a Sphinx project and the RST of the modules,
+# roles and guides (docs/docsite), sphinx-build makes the HTML with warnings as errors and without the network
+# (intersphinx reads a local inventory, tests/docs/conf_offline.py); fails unless every module, role and guide has a page.
+docs: collection $(DOCS_VENV)/.installed
+	tests/docs/build.sh $(DOCS_VENV)/bin $(COLLECTIONS) $(BUILD)/docs
 
 # Microsoft's own clients (msgraph-sdk, msal, azure-identity) from PyPI, unmodified, against the emulator
 # (tests/emulator_clients), in a venv of their own: msgraph-sdk brings far more than the tools in .venv need.
@@ -87,7 +94,7 @@ emulator-clients: $(CLIENTS_VENV)/.installed
 	PYTHONPATH=$(CURDIR)/tests $(CLIENTS_VENV)/bin/python -m pytest -p no:cacheprovider -q \
 		--basetemp=$(BUILD)/emulator-clients tests/emulator_clients
 
-test: sanity units integration changelog-lint docs-lint lint ee-check bench-smoke fault-matrix emulator-clients installed-emulator release-check
+test: sanity units integration changelog-lint docs-lint docs lint ee-check bench-smoke fault-matrix emulator-clients installed-emulator release-check
 	@echo "make test: all suites passed"
 
 clean:

@@ -7,7 +7,8 @@
 #  3. installs it with ansible-galaxy into an empty collections path;
 #  4. runs the demo from the installed copy, in a directory outside the repository, with only that path in
 #     ANSIBLE_COLLECTIONS_PATH: the installed tests/utils/with_emulator.sh starts the installed emulator, and the
-#     installed examples/demo.yml sets a photo twice (changed, then ok with no write sent).
+#     installed examples/demo.yml sets a photo twice (changed, then ok with no write sent);
+#  5. checks the installed README's links and runs its commands as written (tests/release/readme_check.py).
 # Usage: tests/release/check.sh VENV_BIN_DIR IMPORTER_BIN_DIR COLLECTION_COPY WORK_DIR
 #   VENV_BIN_DIR      directory holding python, ansible-galaxy, ansible-doc and ansible-playbook (.venv/bin)
 #   IMPORTER_BIN_DIR  bin directory of a venv with galaxy-importer (the Makefile's $(BUILD)/importer-venv/bin)
@@ -58,6 +59,7 @@ debris='(^|/)(__pycache__|\.pytest_cache|\.hypothesis|\.ansible|\.mypy_cache|\.r
 debris+='|^(\.venv|venv[^/]*|\.build|build|dist|\.ci|tests/output)(/|$)|\.pyc$|\.tar\.gz$|^importer_result\.json$'
 debris+='|^(tests/integration/inventory|tests/integration/integration_config\.yml|changelogs/\.plugin-cache\.yaml)$'
 debris+='|^(requirements\.txt|Makefile|\.gitignore)$'
+debris+='|^tests/(bench|matrix|release|docs|fault_matrix|installed|emulator_clients)/'
 if grep -E "$debris" "$work/files.txt"; then
     fail "the tarball holds the files above: add them to build_ignore in galaxy.yml"
 fi
@@ -93,5 +95,8 @@ echo "== the demo from the installed copy, in $project"
         ANSIBLE_INVENTORY_UNPARSED_WARNING=false "$bin/ansible-playbook" "$installed/examples/demo.yml"
 )
 
+echo "== the README's commands, from the installed copy"
+"$bin/python" "$here/readme_check.py" --bin "$bin" --installed "$installed" --repo "$repo" --work "$work"
+
 echo "release-check: passed in $((SECONDS - started)) s ($(basename "$tarball"): $file_count files, $size bytes;" \
-    "galaxy-importer without warnings; the demo from the installed copy)"
+    "galaxy-importer without warnings; the demo and the README's commands from the installed copy)"
