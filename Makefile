@@ -61,8 +61,12 @@ units: collection bootstrap
 integration: collection bootstrap
 	cd $(COLLECTION) && $(ANSIBLE_TEST) integration --requirements --python $(TEST_PYTHON) --color no
 
+# The fragments, and CHANGELOG.rst as antsibull-changelog generates it from changelogs/changelog.yaml (no hand edits).
 changelog-lint: collection
 	cd $(COLLECTION) && $(BIN)/antsibull-changelog lint
+	cd $(COLLECTION) && PATH="$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(BIN)/antsibull-changelog generate
+	diff -u CHANGELOG.rst $(COLLECTION)/CHANGELOG.rst || { echo "changelog-lint: CHANGELOG.rst differs from what antsibull-changelog generates from changelogs/changelog.yaml"; exit 1; }
+	@echo "changelog-lint: passed"
 
 # antsibull-docs in a venv of its own (it wants another docutils than the tools in .venv): checks the module docs,
 # the guides and every option or return value the guides name.
