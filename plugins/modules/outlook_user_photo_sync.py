@@ -123,10 +123,12 @@ options:
         that this photo was compared with this file before, under the same O(compare), O(pixel_tolerance) and
         O(convert). Such an entry's C(sha256) and C(previous_sha256) are null (nothing was read or converted).
       - Everything else is compared in full, as without the file. That is a changed source file, a changed or missing
-        etag, a user without a record, and every user when the file is missing, empty, unreadable, damaged, of another
-        format version, written for another O(api_url) or O(tenant_id), or written with other comparison settings. Each
-        of these but a missing or empty file also warns once, naming the problem, and the file is then replaced when
-        the run ends.
+        etag, a user without a record, and every user when the file is missing, empty, unusable, of another format
+        version, written for another O(api_url) or O(tenant_id), or written with other comparison settings. Each of these
+        but a missing or empty file also warns once, naming the problem. A file this module wrote (cut off, of another
+        version, for another tenant or settings) is then replaced when the run ends. Any other file at that path
+        (unreadable, not text, not JSON, or another program's JSON) is left as it is and nothing is recorded, since the path
+        may be a mistake, and this module never overwrites a file it did not write.
       - After a comparison that finds the photo the same, the record gets the etag read with the photo. After an upload
         it gets the source's SHA-256 without an etag, because the sync reads nothing back (and a read right after a
         write may still show the old photo). So the run after an upload compares that user once more and records the

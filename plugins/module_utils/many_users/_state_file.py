@@ -9,9 +9,12 @@ after the last comparison or upload. One job: check the path, load and validate 
 
 What the engine trusts, and what it records, is decided in _engine; this file only keeps the records.
 
-A file that cannot be used (unreadable, not JSON, another format or version, an entry of the wrong shape, another
-API or tenant, other comparison settings) costs one warning that names the problem, never the file's content, and is
-then treated as empty: every photo is compared as without a state file, and the file is replaced when the run ends.
+A file that cannot be used costs one warning that names the problem, never the file's content, and is then treated
+as empty: every photo is compared as without a state file. What happens to the file depends on whose it is:
+- one this module wrote (its format marker is there) but now unusable: cut off, another version, an entry of the
+  wrong shape, another API or tenant, other comparison settings. It is replaced when the run ends.
+- anything else (unreadable, too large, not text, JSON of another program): state_file may name the wrong path, so
+  the file is left exactly as it is and nothing is recorded. It is never overwritten.
 
 The file holds user keys, hashes and etags, never a secret. It is written atomically (a temporary file in the same
 directory, then os.replace), with mode 0600, never through a symbolic link, and never in check mode.
@@ -36,8 +39,13 @@ OPTION = "state_file"
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ETAG = 256
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_WHAT_HAPPENS = ("so it is not used: every photo is compared (downloaded) this run, and the file is replaced when the "
-                 "run ends (not in check mode).")
+_REPLACED = ("so it is not used: every photo is compared (downloaded) this run, and the file is replaced when the "
+             "run ends (not in check mode).")
+_LEFT_ALONE = ("so it is not used and is left as it is (it may be another program's file): every photo is compared "
+               "(downloaded) this run and nothing is recorded. Remove the file or give state_file another path.")
+# How the file this module writes begins (json.dumps with sort_keys puts "format" first): a file cut off after it
+# is a damaged state file, which may be replaced; without it, the file may be anybody's.
+_OWN_BEGINNING = '{\n "format": "%s",' % FORMAT
 
 Record = Tuple[str, Optional[str]]  # (source_sha256, etag or None)
 
@@ -65,7 +73,12 @@ def check_path(path: str, check_mode: bool) -> None:
 
 
 class StateFileProblem(Exception):
-    """Why a state file cannot be used, in words that never quote its content."""
+    """Why a state file cannot be used, in words that never quote its content. own: the file is one this module
+    wrote, so replacing it loses nothing; a file that is not (own False) is never overwritten."""
+
+    def __init__(self, reason: str, own: bool = True) -> None:
+        super().__init__(reason)
+        self.own = own
 
 
 def _read_text(path: str) -> Optional[str]:
@@ -75,31 +88,32 @@ def _read_text(path: str) -> Optional[str]:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StateFileProblem("cannot be read (%s)" % (exc.strerror or type(exc).__name__)) from None
+        raise StateFileProblem("cannot be read (%s)" % (exc.strerror or type(exc).__name__), own=False) from None
     try:
         with os.fdopen(fd, "rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise StateFileProblem("cannot be read (%s)" % (exc.strerror or type(exc).__name__)) from None
+        raise StateFileProblem("cannot be read (%s)" % (exc.strerror or type(exc).__name__), own=False) from None
     if len(data) > MAX_BYTES:
-        raise StateFileProblem("is larger than %d bytes, so it is not a state file this module wrote" % MAX_BYTES)
+        raise StateFileProblem("is larger than %d bytes, so it is not a state file this module wrote" % MAX_BYTES, own=False)
     if not data.strip():
         return None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise StateFileProblem("is not UTF-8 text (damaged)") from None
+        raise StateFileProblem("is not UTF-8 text", own=False) from None
 
 
 def _parsed(text: str) -> Dict[str, Any]:
+    own = text.startswith(_OWN_BEGINNING)
     try:
         document = json.loads(text)
     except RecursionError:
-        raise StateFileProblem("is not a state file (JSON nested too deeply)") from None
+        raise StateFileProblem("is not a state file (JSON nested too deeply)", own=own) from None
     except ValueError:
-        raise StateFileProblem("is not valid JSON (damaged or cut off)") from None
+        raise StateFileProblem("is not valid JSON (damaged or cut off)", own=own) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise StateFileProblem("is not a state file of outlook_user_photo_sync")
+        raise StateFileProblem("is not a state file of outlook_user_photo_sync", own=False)
     version = document.get("version")
     if version != VERSION or isinstance(version, bool):
         raise StateFileProblem("has format version %s; this version of the module reads version %d" % (
@@ -142,6 +156,8 @@ class StateFile:
         self.check_mode = check_mode
         self._records: Dict[str, Record] = dict(records or {})
         self._lock = threading.Lock()
+        # False when the path holds a file this module did not write: save() then leaves it alone.
+        self.replaceable = True
 
     @classmethod
     def load(cls, path: str, identity: Mapping[str, Any], settings: Mapping[str, Any], warn: Callable[[str], None],
@@ -161,7 +177,8 @@ class StateFile:
                 raise StateFileProblem("was written with other comparison settings (compare, pixel_tolerance or convert "
                                        "differ), so its records prove nothing now")
         except StateFileProblem as problem:
-            warn("state_file %s %s, %s" % (path, problem, _WHAT_HAPPENS))
+            warn("state_file %s %s, %s" % (path, problem, _REPLACED if problem.own else _LEFT_ALONE))
+            state.replaceable = problem.own
             return state
         state._records = records
         return state
@@ -194,9 +211,9 @@ class StateFile:
         return dict(format=FORMAT, version=VERSION, identity=self.identity, settings=self.settings, users=users)
 
     def save(self, warn: Callable[[str], None]) -> bool:
-        """Writes the file (never in check mode); True when written. A failure is a warning, not an error: the photos
-        are done, and the next run only compares more of them."""
-        if self.check_mode:
+        """Writes the file (never in check mode, never over a file this module did not write); True when written. A
+        failure is a warning, not an error: the photos are done, and the next run only compares more of them."""
+        if self.check_mode or not self.replaceable:
             return False
         try:
             refuse_symlink(self.path, OPTION)

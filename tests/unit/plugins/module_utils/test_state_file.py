@@ -108,14 +108,61 @@ def test_damaged_file_warns_once_without_its_content_and_holds_nothing(tmp_path,
     assert MARKER not in warnings[0]
 
 
-def test_a_damaged_file_is_replaced_at_the_end_of_the_run(tmp_path):
-    path = write(tmp_path / "state.json", "garbage " + MARKER)
+def saved_text(doc):
+    """A file as StateFile.save writes it."""
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+@pytest.mark.parametrize("content", [
+    saved_text(document())[:60],                     # cut off (a full disk, a copy interrupted)
+    saved_text(document(version=2)),                 # another version of the module
+    saved_text(document({"a@x": dict(source_sha256=MARKER, etag="E")})),
+    saved_text(document(identity=dict(IDENTITY, tenant="fabrikam.onmicrosoft.com"))),
+])
+def test_an_unusable_file_this_module_wrote_is_replaced_at_the_end_of_the_run(tmp_path, content):
+    path = write(tmp_path / "state.json", content)
     warnings = []
     state = load(path, warnings)
-    state.remember("a@x", SHA_A, None)
+    assert len(warnings) == 1 and "the file is replaced when the run ends" in warnings[0]
+    state.remember("b@x", SHA_A, None)
     assert state.save(warnings.append) is True
-    assert load(path, []).record("a@x") == (SHA_A, None)
+    assert load(path, []).record("b@x") == (SHA_A, None)
     assert MARKER not in path.read_text()
+
+
+@pytest.mark.parametrize("content", [
+    "garbage " + MARKER,                                              # not JSON
+    json.dumps({"servers": [MARKER]}, indent=1),                      # another program's JSON
+    json.dumps(dict(document(), format="another.program state")),    # a look-alike of another format
+    b"\x89PNG\r\n\x1a\n" + MARKER.encode(),                         # not text
+    '{"format": "%s", "users": {' % FORMAT,                          # our marker, but not how this module writes
+])
+def test_a_file_this_module_did_not_write_is_never_overwritten(tmp_path, content):
+    """state_file may name the wrong path (a typo, a shared folder): the file there is left byte for byte."""
+    path = tmp_path / "state.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        write(path, content)
+    before = path.read_bytes()
+    warnings = []
+    state = load(path, warnings)
+    assert len(state) == 0
+    assert len(warnings) == 1 and "is left as it is" in warnings[0] and "every photo is compared" in warnings[0]
+    assert MARKER not in warnings[0]
+    state.remember("a@x", SHA_A, "E1")
+    assert state.save(warnings.append) is False
+    assert path.read_bytes() == before and len(warnings) == 1
+    assert os.listdir(str(tmp_path)) == ["state.json"]  # no temporary file left beside it
+
+
+def test_a_file_too_large_to_be_a_state_file_is_never_overwritten(tmp_path, monkeypatch):
+    monkeypatch.setattr(_state_file, "MAX_BYTES", 100)
+    path = write(tmp_path / "state.json", "x" * 101)
+    state = load(path, [])
+    state.remember("a@x", SHA_A, None)
+    assert state.save(pytest.fail) is False
+    assert path.read_text() == "x" * 101
 
 
 def test_too_large_a_file_is_not_read(tmp_path, monkeypatch):
@@ -235,13 +282,22 @@ def test_never_written_through_a_symbolic_link(tmp_path):
     link.symlink_to(target)
     with pytest.raises(ConfigurationError, match="state_file: .* is a symbolic link; refusing to write through it"):
         check_path(str(link), check_mode=False)
-    # Had it appeared after the check: not followed when read, not written through when saved.
+    # Had it appeared after the check: not followed when read, and left alone.
     warnings = []
     state = load(link, warnings)
-    assert len(state) == 0 and "cannot be read" in warnings[0]
+    assert len(state) == 0 and "cannot be read" in warnings[0] and "is left as it is" in warnings[0]
     state.remember("a@x", SHA_A, None)
     assert state.save(warnings.append) is False
-    assert "is a symbolic link" in warnings[1]
+    assert target.read_text() == "precious" and link.is_symlink()
+    # Had it appeared during the run, after the file was read: not written through when saved.
+    link.unlink()
+    warnings = []
+    state = load(link, warnings)
+    assert warnings == []
+    link.symlink_to(target)
+    state.remember("a@x", SHA_A, None)
+    assert state.save(warnings.append) is False
+    assert len(warnings) == 1 and "is a symbolic link" in warnings[0]
     assert target.read_text() == "precious" and link.is_symlink()
 
 
