@@ -103,15 +103,13 @@ class AdaptiveGate:
 
     def _on_throttled(self, now: float, retry_after: float | None) -> None:
         self._round_throttled += 1
-        if self._round_throttled == 1:
-            self._set_window(self.window * THROTTLE_DECREASE)
-            self._fast = False
         if self._round_throttled > max(1, HOLD_SHARE * self.allowed):
             self.not_before = max(self.not_before, now + (retry_after or 0.0))
         if self._round_throttled == 1:
-            throttled = self._round_throttled
+            self._set_window(self.window * THROTTLE_DECREASE)
+            self._fast = False
             self._new_round(now)
-            self._round_throttled = throttled  # later 429s of this burst count against the same step
+            self._round_throttled = 1  # later 429s of this burst count against the same step
 
     def _end_round(self, now: float) -> None:
         elapsed = now - self._round_started
