@@ -55,6 +55,7 @@ class RetryPolicy:
 
     A server's Retry-After wins over the computed backoff (it is what Graph asks for); when it asks for
     more than the remaining time budget the request gives up instead of retrying early.
+    deadline (on clock's scale, None for none): the run's end (run_timeout); no retry is due after it.
     """
 
     def __init__(self, max_attempts: int = 6, base_delay: float = 0.5, max_delay: float = 30.0, max_total: float = 120.0,
@@ -68,6 +69,7 @@ class RetryPolicy:
         self.clock = clock
         self.rand = rand
         self.wall_clock = wall_clock
+        self.deadline: float | None = None
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based) when the server gave no Retry-After."""
@@ -96,10 +98,25 @@ class RetryState:
             return None
         asked = parse_retry_after(retry_after, now=policy.wall_clock())
         delay = asked if asked is not None else policy.backoff(self.attempt)
-        remaining = policy.max_total - (policy.clock() - self.started)
-        if delay > remaining:
+        if delay > self.remaining():
             return None
         return delay
+
+    def honoured_wait(self, retry_after: float | None) -> float | None:
+        """The wait of a Retry-After of retry_after seconds if the next retry would wait it out, else None (the request
+        will give up instead). Looks ahead only: nothing is counted."""
+        if retry_after is None or self.attempt + 1 >= self.policy.max_attempts or retry_after > self.remaining():
+            return None
+        return retry_after
+
+    def remaining(self) -> float:
+        """Seconds left in the budget: max_total since the start, and never past the run's deadline."""
+        policy = self.policy
+        now = policy.clock()
+        left = policy.max_total - (now - self.started)
+        if policy.deadline is not None:
+            left = min(left, policy.deadline - now)
+        return left
 
     def wait(self, delay: float) -> None:
         self.waited += delay

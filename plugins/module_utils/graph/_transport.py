@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, OutlookError, TransportError
 from ..common._redact import Redactor
 from ._answers import error_answer, text_or_number
+from ._body import ERROR_BODY, JSON_ANSWER, AnswerLimit, read_body, read_error_body
 from ._gate import AdaptiveGate
 from ._origin import REDIRECT_STATUSES, ForeignOrigin, OriginRules, url_origin
 from ._retry import RETRY_STATUSES, RetryPolicy, RetryState, parse_retry_after
@@ -36,6 +37,9 @@ __all__ = ["AdaptiveGate", "ApiTransport", "RequestError", "TlsSession", "requir
 
 # Longest text taken from an error body or a library exception; secrets are redacted before the cut.
 ERROR_TEXT_LIMIT = 200
+# Requests in a row (with no other answer between) that a 429 sent away for longer than their retry budget: the
+# service throttles everything for now, so the run stops instead of failing every user in turn.
+THROTTLED_OUT_STOP = 3
 
 
 class RequestError(TransportError):
@@ -46,13 +50,31 @@ class RequestError(TransportError):
     stops_run = False
 
 
-def _error_from_response(response: Response, method: str, url: str, redactor: Redactor | None = None) -> GraphError:
+class ThrottledOutError(GraphError):
+    """A 429 whose Retry-After is beyond the retry budget, after THROTTLED_OUT_STOP such answers in a row: the service
+    throttles every request for longer than a run waits, so the run stops and reports who was not attempted."""
+
+    stops_run = True
+
+
+class ExchangeTimedOut(TimeoutError):
+    """request_timeout passed before the whole answer arrived; retried like any cut connection."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("request_timeout of %g s reached before the whole answer arrived" % seconds)
+
+
+def _error_from_response(response: Response, method: str, url: str, redactor: Redactor | None = None,
+                         kind: Callable[..., GraphError] = GraphError) -> GraphError:
     """The GraphError for an error answer, whatever its body; every text is redacted before it is cut."""
     redactor = redactor if redactor is not None else Redactor()
     said = error_answer(response)
     message = redactor.shorten(said.message.strip(), ERROR_TEXT_LIMIT) if said.message and said.message.strip() else None
-    return GraphError(response.status_code, redactor.shorten(said.code, 100), message, request_id=redactor.shorten(said.request_id, 100),
-                      method=method, url=redactor.redact(url), retry_after=redactor.shorten(said.retry_after, 100))
+    if getattr(response, "o365_body_over_limit", False):
+        message = ((message + " ") if message else "") + "(the error body was over the %d MiB limit and was not read)" % (
+            ERROR_BODY.max_bytes >> 20)
+    return kind(response.status_code, redactor.shorten(said.code, 100), message, request_id=redactor.shorten(said.request_id, 100),
+                method=method, url=redactor.redact(url), retry_after=redactor.shorten(said.retry_after, 100))
 
 
 class _Stats:
@@ -65,6 +87,28 @@ class _Stats:
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self.values[name] = self.values.get(name, 0) + amount
+
+
+class _ThrottledOut:
+    """Counts requests in a row that a 429 sent away for longer than their budget (THROTTLED_OUT_STOP)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+
+    def answered(self) -> None:
+        with self._lock:
+            self._in_a_row = 0
+
+    def gave_up(self, beyond_budget: bool) -> bool:
+        """A request gave up on a 429; True when this makes THROTTLED_OUT_STOP in a row. Running out of attempts on
+        short waits is not counted: that is a busy service, not one that turned everyone away."""
+        with self._lock:
+            if not beyond_budget:
+                self._in_a_row = 0
+                return False
+            self._in_a_row += 1
+            return self._in_a_row >= THROTTLED_OUT_STOP
 
 
 # A connection that broke before the whole answer arrived: no answer, or a body shorter than its
@@ -123,6 +167,7 @@ class ApiTransport:
         self.gate = gate
         self._stats = _Stats()
         self._token_lock = threading.Lock()
+        self._throttled_out = _ThrottledOut()
 
     @property
     def stats(self) -> dict:
@@ -132,25 +177,42 @@ class ApiTransport:
     def count(self, name: str, amount: int = 1) -> None:
         self._stats.add(name, amount)
 
-    def _send(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any) -> Response:
-        # allow_redirects=False: requests would follow to any host and from https to http (see OriginRules.follow).
-        if self.gate is None:
-            return self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=False)
-        started = self.gate.acquire()
+    def _send(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, retry: RetryState,
+              limit: AnswerLimit) -> Response:
+        """One exchange, its body read within its limit; a 429 tells the gate how long everyone should hold."""
+        started = self.gate.acquire() if self.gate is not None else None
         throttled = False
-        retry_after = None
+        hold = None
         try:
-            response = self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=False)
+            response = self._exchange(method, url, data, headers, json_body, limit)
             throttled = response.status_code == 429
             if throttled:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                if retry_after is not None:
-                    # A hostile Retry-After (days) would otherwise hold every worker: no request waits longer than
-                    # the retry budget anyway.
-                    retry_after = min(retry_after, float(getattr(self.retry_policy, "max_total", 120.0)))
+                # Only a wait this request will itself honour holds the others: a Retry-After beyond its retry budget
+                # (a day, a hostile value) makes it give up at once, and must not stall anyone.
+                hold = retry.honoured_wait(parse_retry_after(response.headers.get("Retry-After")))
             return response
         finally:
-            self.gate.release(throttled, retry_after, started=started, method=method)
+            if self.gate is not None:
+                self.gate.release(throttled, hold, started=started, method=method)
+
+    def _exchange(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, limit: AnswerLimit) -> Response:
+        """Request and whole body within request_timeout; a 2xx body within limit, any other within ERROR_BODY."""
+        # allow_redirects=False: requests would follow to any host and from https to http (see OriginRules.follow).
+        with self.session.deadline() as exchange:
+            try:
+                response = self.session.request(method, url, data=data, json=json_body, headers=headers, allow_redirects=False,
+                                                stream=True)
+                if 200 <= response.status_code < 300:
+                    read_body(response, limit, method, self._shown(url))
+                elif not read_error_body(response):
+                    response.o365_body_over_limit = True
+                return response
+            except OutlookError:
+                raise
+            except Exception:
+                if exchange is not None and exchange.expired:
+                    raise ExchangeTimedOut(exchange.seconds) from None
+                raise
 
     def refresh_rejected_token(self, response: Any) -> bool:
         """After a 401 inside an answer that itself succeeded (a $batch item): fetch a new token once for all
@@ -181,11 +243,12 @@ class ApiTransport:
             raise self._failure(TransportError, method, url, "failed after %d attempts" % retry.attempt, exc) from None
         self._wait(retry, delay)
 
-    def _attempt(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, retry: RetryState) -> Response | None:
+    def _attempt(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, retry: RetryState,
+                 limit: AnswerLimit) -> Response | None:
         """The answer to one attempt; None when the connection broke and another attempt is due (already waited for)."""
         self._stats.add("requests")
         try:
-            return self._send(method, url, data, headers, json_body)
+            return self._send(method, url, data, headers, json_body, retry, limit)
         except OutlookError:
             raise  # from the token provider: already typed
         except ForeignOrigin as exc:
@@ -204,17 +267,21 @@ class ApiTransport:
             raise self._failure(RequestError, method, url, "could not be completed", exc) from None
         return None
 
-    def request(self, method: str, url: str, data: Any = None, headers: dict | None = None, json_body: Any = None) -> Response:
-        """Returns the successful (2xx) response; raises GraphError, TransportError, MalformedAnswerError or AuthenticationError."""
+    def request(self, method: str, url: str, data: Any = None, headers: dict | None = None, json_body: Any = None,
+                limit: AnswerLimit = JSON_ANSWER) -> Response:
+        """Returns the successful (2xx) response, its body read (at most limit); raises GraphError, TransportError,
+        MalformedAnswerError (AnswerTooLargeError over the limit) or AuthenticationError."""
         self._origin_rules.check(method, url)
         retry = self.retry_policy.start()
         refreshed = False
         hops = 0
         while True:
-            response = self._attempt(method, url, data, headers, json_body, retry)
+            response = self._attempt(method, url, data, headers, json_body, retry, limit)
             if response is None:
                 continue
             status = response.status_code
+            if status != 429:
+                self._throttled_out.answered()
             if status == 401 and not refreshed and self.token_provider.can_refresh:
                 # An expired or revoked token: get a new one once, then retry the same request.
                 refreshed = True
@@ -227,7 +294,8 @@ class ApiTransport:
                     self._stats.add("throttled")
                 delay = retry.next_delay(response.headers.get("Retry-After"))
                 if delay is None:
-                    raise _error_from_response(response, method, url, self.redactor)
+                    stop = status == 429 and self._throttled_out.gave_up(retry.attempt < self.retry_policy.max_attempts)
+                    raise _error_from_response(response, method, url, self.redactor, ThrottledOutError if stop else GraphError)
                 response.close()
                 self._wait(retry, delay)
                 continue
@@ -251,6 +319,8 @@ class ApiTransport:
 def _describe(exc: BaseException, redactor: Redactor | None = None) -> str:
     """A short reason for a connection failure, without the long urllib3 wrapper chain; secrets redacted."""
     redactor = redactor if redactor is not None else Redactor()
+    if isinstance(exc, ExchangeTimedOut):
+        return str(exc)
     try:
         text = redactor.redact(str(exc))
     except Exception:  # pylint: disable=broad-except

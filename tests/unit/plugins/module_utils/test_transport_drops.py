@@ -129,14 +129,51 @@ def test_any_retry_after_never_raises(retry_after):
     assert gate.not_before <= gate.clock() + 5.0
 
 
-def test_hostile_retry_after_does_not_hold_the_gate_beyond_the_retry_budget(adapter, session):
+def test_retry_after_beyond_the_budget_holds_no_one(adapter, session):
+    # Issue 16: on 1.0.0 the two 429s below held every later request for 120 s, although both gave up at once.
     clock = FakeClock()
     gate = AdaptiveGate(4, sleep=clock.sleep, clock=clock.monotonic)
     policy = RetryPolicy(max_attempts=2, sleep=clock.sleep, clock=clock.monotonic, wall_clock=clock.time, max_total=120.0)
     transport = ApiTransport(session, FakeTokens(), policy, gate=gate)
-    for dummy in range(2):  # two 429s at once: the gate holds every worker (one alone only shrinks the window)
-        adapter.expect("GET", "/photo", Reply(429, headers={"Retry-After": "1e300"}))
+    for retry_after in ("1e300", "86400"):  # two 429s at once: enough to hold every worker, were the wait honoured
+        adapter.expect("GET", "/photo", Reply(429, headers={"Retry-After": retry_after}))
         with pytest.raises(GraphError):
             transport.request("GET", URL)
     gate.acquire()  # the next request of any worker
-    assert clock.sleeps == [120.0]
+    assert clock.sleeps == []
+
+
+def test_a_honoured_retry_after_holds_the_others_for_that_long(adapter, session):
+    clock = FakeClock()
+    gate = AdaptiveGate(4, sleep=clock.sleep, clock=clock.monotonic)
+    policy = RetryPolicy(max_attempts=3, sleep=clock.sleep, clock=clock.monotonic, wall_clock=clock.time, max_total=120.0)
+    transport = ApiTransport(session, FakeTokens(), policy, gate=gate)
+    held = []
+    real_release = gate.release
+
+    def release(throttled=False, retry_after=None, **kwargs):
+        held.append(retry_after)
+        real_release(throttled, retry_after, **kwargs)
+
+    gate.release = release
+    adapter.expect("GET", "/photo", Reply(429, headers={"Retry-After": "7"}))
+    adapter.expect("GET", "/photo", Reply(429, headers={"Retry-After": "7"}))
+    adapter.expect("GET", "/photo", Reply(200, json_body={}))
+    transport.request("GET", URL)
+    # Both waits were within the budget and were waited out by the request itself; the third answer holds nothing.
+    assert held == [7.0, 7.0, None]
+    assert 7.0 in clock.sleeps
+
+
+def test_the_last_attempt_holds_no_one(adapter, session):
+    # A 429 on the last allowed attempt gives up whatever its Retry-After: it must not hold the others either.
+    clock = FakeClock()
+    gate = AdaptiveGate(4, sleep=clock.sleep, clock=clock.monotonic)
+    policy = RetryPolicy(max_attempts=1, sleep=clock.sleep, clock=clock.monotonic, wall_clock=clock.time, max_total=120.0)
+    transport = ApiTransport(session, FakeTokens(), policy, gate=gate)
+    for dummy in range(2):
+        adapter.expect("GET", "/photo", Reply(429, headers={"Retry-After": "5"}))
+        with pytest.raises(GraphError):
+            transport.request("GET", URL)
+    gate.acquire()
+    assert clock.sleeps == []
