@@ -56,10 +56,21 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for each HTTP request to connect and to answer.
+      - Seconds to wait for each HTTP request to connect, and for each part of its answer.
+      - It is an idle timeout, which starts again whenever data arrives, so a slow upload or download that keeps moving
+        is not cut. O(request_timeout) bounds the whole request.
       - More than 0 and at most 3600; other values fail the task before any request.
     type: float
     default: 30
+  request_timeout:
+    description:
+      - The most seconds one HTTP request may take in all, from connecting to the last byte of its answer, whatever
+        the server does (a server that sends one byte at a time never trips O(timeout)). The connection is then cut,
+        and the request is retried like a dropped connection, within the retry budget (about two minutes in all).
+      - This covers token requests too. More than 0 and at most 3600; other values fail the task before any request.
+    type: float
+    default: 300
+    version_added: 1.1.0
 requirements:
   - python >= 3.9
   - requests >= 2.25

@@ -110,6 +110,23 @@ class MalformedAnswerError(OutlookError):
         self.request_id = request_id
 
 
+class AnswerTooLargeError(MalformedAnswerError):
+    """An answer bigger than the limit set for its kind ($batch, photo, JSON): refused while it streams in, never read
+    whole. limit_name says which limit, limit_bytes how many bytes it allows."""
+
+    def __init__(self, limit_name: str, limit_bytes: int, method: str | None = None, url: str | None = None,
+                 request_id: str | None = None) -> None:
+        super().__init__("the answer is over the %s limit of %s, so it was not read" % (limit_name, _size(limit_bytes)),
+                         method=method, url=url, request_id=request_id)
+        self.details.update(answer_limit=limit_name, answer_limit_bytes=limit_bytes)
+        self.limit_name = limit_name
+        self.limit_bytes = limit_bytes
+
+
+def _size(count: int) -> str:
+    return "%d MiB" % (count >> 20) if count >= 1 << 20 and not count % (1 << 20) else "%d bytes" % count
+
+
 class PhotoDisagreementError(OutlookError):
     """Two answers about one photo contradict each other (metadata says there is a photo, $value says there is
     none). Never read as "no photo": that would replace or keep a photo on a guess."""

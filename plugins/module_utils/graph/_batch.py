@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._answers import Origin, batch_binary, batch_envelope, graph_error, json_body, response_origin
+from ._body import BATCH_ANSWER
 from ..common._errors import OutlookError
 from ._retry import RETRY_STATUSES, parse_retry_after
 
@@ -88,7 +89,7 @@ def run_batch(transport: ApiTransport, api_base: str, items: list[BatchItem]) ->
         transport.count("batches")
         payload = {"requests": [dict(id=item.item_id, method=item.method, url=item.url) for item in pending]}
         try:
-            response = transport.request("POST", batch_url, json_body=payload)
+            response = transport.request("POST", batch_url, json_body=payload, limit=BATCH_ANSWER)
             origin = response_origin(response, "POST", batch_url)
             answers = batch_envelope(json_body(response, origin), {item.item_id: item.origin(api_base) for item in pending}, origin)
         except OutlookError as exc:

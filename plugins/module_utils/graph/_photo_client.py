@@ -14,6 +14,7 @@ from urllib.parse import quote
 from ._answers import (GRAPH_KEYS, OUTLOOK_V2_KEYS, Origin, PhotoMetadata, json_body, photo_bytes, photo_metadata, photo_sizes,
                        response_origin, users_page)
 from ._batch import MAX_BATCH, BatchItem, run_batch
+from ._body import JSON_ANSWER, PHOTO_ANSWER, AnswerLimit
 from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, OutlookError, is_no_photo
 from ..common._users import ME
 
@@ -162,10 +163,10 @@ class PhotoClient:
         origin = response_origin(response, "GET", url)
         return photo_metadata(json_body(response, origin), origin, self.dialect.keys)
 
-    def _get_photo(self, user: Optional[str], url: str) -> Any:
+    def _get_photo(self, user: Optional[str], url: str, limit: AnswerLimit = JSON_ANSWER) -> Any:
         """The answer to GET url, or None when the user has no photo; other errors explained."""
         try:
-            return self.transport.request("GET", url)
+            return self.transport.request("GET", url, limit=limit)
         except GraphError as exc:
             if is_no_photo(exc):
                 return None
@@ -263,7 +264,7 @@ class PhotoClient:
     def get_content(self, user: Optional[str]) -> Optional[bytes]:
         """The stored image bytes, or None when there is none; an empty 200 body is a MalformedAnswerError."""
         url = self.dialect.photo_url(user, value=True)
-        response = self._get_photo(user, url)
+        response = self._get_photo(user, url, PHOTO_ANSWER)
         if response is None:
             return None
         return photo_bytes(response, response_origin(response, "GET", url))

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..common._errors import AuthenticationError, MissingLibraryError
 from ..common._redact import Redactor
+from ._deadline import DeadlineWatcher
 from ._origin import ForeignOrigin, UrlOrigin, url_origin
 
 try:
     import requests
-    from requests.adapters import HTTPAdapter
     from requests.auth import AuthBase
+
+    from ._deadline import WatchedAdapter
 except ImportError:
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
@@ -64,16 +66,21 @@ class TlsSession(_SessionBase):
 
     - verify is passed per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify
       (psf/requests#3829), which would silently ignore ca_path and validate_certs.
+    - timeout is requests' idle timeout (for connecting, and between two reads); request_timeout, when set, bounds
+      each whole exchange (connect, headers and the whole body), cut by _deadline's watcher.
     - On an automatic redirect (the token session; ApiTransport follows redirects itself) the Authorization
       header is dropped when the host changes, an https to http redirect is refused, and ~/.netrc is never
       consulted (requests would otherwise put netrc credentials on the redirected request).
     """
 
-    def __init__(self, verify: VerifySetting = True, timeout: float = 30.0, pool_size: int = 10) -> None:
+    def __init__(self, verify: VerifySetting = True, timeout: float = 30.0, pool_size: int = 10,
+                 request_timeout: float | None = None) -> None:
         super().__init__()
         self.verify = verify
         self.default_timeout = timeout
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
+        self.request_timeout = request_timeout
+        self.deadlines = DeadlineWatcher()
+        adapter = WatchedAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.headers["User-Agent"] = USER_AGENT
@@ -83,7 +90,12 @@ class TlsSession(_SessionBase):
             kwargs["verify"] = self.verify
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
-        return super().request(method, url, *args, **kwargs)
+        with self.deadline():
+            return super().request(method, url, *args, **kwargs)
+
+    def deadline(self) -> Any:
+        """A block within which this thread's exchange ends by request_timeout (the caller's, when already armed)."""
+        return self.deadlines.armed(self.request_timeout)
 
     def resolve_redirects(self, resp: Response, req: PreparedRequest, *args: Any,  # pylint: disable=arguments-differ
                           yield_requests: bool = False, **kwargs: Any) -> Iterator[Any]:

@@ -4,7 +4,7 @@
 
 # PRIVATE: for use inside this collection only; the API may change without notice.
 
-"""Where to connect and how: cloud, api, api_url, authority_host, validate_certs, ca_path, timeout.
+"""Where to connect and how: cloud, api, api_url, authority_host, validate_certs, ca_path, timeout, request_timeout.
 
 Documented by the doc fragment o365.outlook._connection; keep the two in step.
 """
@@ -54,6 +54,7 @@ class ConnectionOptions(OptionGroup):
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
             timeout=dict(type="float", default=30.0),
+            request_timeout=dict(type="float", default=300.0),
         )
 
     def validate(self, task: TaskContext) -> ConnectionSettings:
