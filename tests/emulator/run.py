@@ -29,6 +29,7 @@ from emulator.state import DEFAULT_PROFILE, PROFILES  # noqa: E402
 
 START_TIMEOUT = 15
 STOP_TIMEOUT = 5
+KILL_TIMEOUT = 2  # what a SIGKILLed process may take to exit
 INFO_FILE, PID_FILE, LOG_FILE = "emulator.json", "emulator.pid", "emulator.log"
 
 
@@ -77,9 +78,11 @@ def _pid_alive(pid):
         return True
     try:
         with open("/proc/%d/stat" % pid, encoding="ascii", errors="replace") as handle:
-            return handle.read().rpartition(")")[2].split()[0] != "Z"
+            return handle.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False  # reaped since os.kill() (ProcessLookupError: between open() and read())
     except (OSError, IndexError):
-        return True
+        return True  # no /proc here: os.kill() said it exists
 
 
 def _is_emulator(pid):
@@ -177,6 +180,16 @@ def cmd_start(args):
     return _start_background(args, state_dir) if args.background else _serve_foreground(args, state_dir)
 
 
+def _wait_exited(pid, seconds):
+    """True once the process has exited (a zombie counts: a detached one is reaped by PID 1, sometimes late)."""
+    deadline = time.monotonic() + seconds
+    while _pid_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def cmd_stop(args):
     state_dir = os.path.abspath(args.state_dir)
     pid = _read_pid(state_dir)
@@ -185,11 +198,12 @@ def cmd_stop(args):
         _remove(_path(state_dir, PID_FILE))
         return 0
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while _pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    if not _wait_exited(pid, STOP_TIMEOUT):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _wait_exited(pid, KILL_TIMEOUT)  # so that "stopped" means exited, also after a SIGKILL
     _remove(_path(state_dir, PID_FILE))
     _remove(_path(state_dir, INFO_FILE))
     print("emulator stopped (pid %d)" % pid)

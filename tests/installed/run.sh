@@ -2,8 +2,9 @@
 # The emulator role as a user gets it: `make installed-emulator`.
 #  1. builds the collection tarball with ansible-galaxy from the collection copy;
 #  2. installs it with ansible-galaxy into an empty collections path;
-#  3. copies tests/installed/playbook.yml (and a photo) into a new project directory outside the repository, and
-#     runs it there with ANSIBLE_COLLECTIONS_PATH naming only that install path and no other ANSIBLE_* setting.
+#  3. copies tests/installed/playbook.yml (with its helper process_exited.py, and a photo) into a new project directory
+#     outside the repository, and runs it there with ANSIBLE_COLLECTIONS_PATH naming only that install path and no
+#     other ANSIBLE_* setting.
 # The playbook starts the emulator with the role o365.outlook.emulator, sets and checks a photo, and stops it.
 # Proof that only the installed copy is used: ansible-galaxy and ansible-doc resolve o365.outlook to the install path
 # only, and the playbook checks that the running emulator's command line is the installed run.py.
@@ -70,7 +71,7 @@ if "$work/bare-python/bin/python" -c 'import trustme' 2>/dev/null; then
 fi
 
 echo "== the playbook, from $project"
-cp "$here/playbook.yml" "$project/"
+cp "$here/playbook.yml" "$here/process_exited.py" "$project/"
 mkdir "$project/photos"
 # A user's own photos: one for the playbook to set, one the role seeds.
 cp "$repo/examples/files/adele.jpg" "$project/photos/ci-tester.jpg"

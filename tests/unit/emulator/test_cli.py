@@ -13,6 +13,8 @@ import time
 import pytest
 import requests
 
+from emulator import run as run_py  # conftest.py put tests/ on sys.path
+
 RUN_PY = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "emulator", "run.py"))
 
 
@@ -49,7 +51,7 @@ def _exited(pid):
     try:
         with open("/proc/%d/stat" % pid, encoding="ascii") as handle:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # ProcessLookupError: reaped between open() and read()
         return True
 
 
@@ -65,3 +67,24 @@ def test_orphan_stops_when_its_folder_is_deleted(tmp_path):
     if not _exited(pid):
         os.kill(pid, 9)
         raise AssertionError("the emulator outlived its deleted folder")
+
+
+def test_pid_alive_counts_a_zombie_as_exited():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # pylint: disable=consider-using-with  # not waited for yet
+    try:
+        deadline = time.monotonic() + 10
+        while not _exited(child.pid):
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)
+        assert os.path.exists("/proc/%d" % child.pid)  # a zombie: exited, not reaped
+        assert run_py._pid_alive(child.pid) is False  # pylint: disable=protected-access
+    finally:
+        child.wait(30)
+
+
+def test_pid_alive_is_false_when_the_process_is_reaped_while_its_stat_is_read(monkeypatch):
+    def reaped(*args, **kwargs):
+        raise ProcessLookupError(3, "No such process")  # what read() of /proc/PID/stat gives once PID is reaped
+
+    monkeypatch.setattr(run_py, "open", reaped, raising=False)
+    assert run_py._pid_alive(os.getpid()) is False  # pylint: disable=protected-access  # os.kill(pid, 0) still succeeds

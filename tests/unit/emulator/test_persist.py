@@ -138,7 +138,7 @@ def _gone(pid):
     try:
         with open("/proc/%d/stat" % pid, encoding="ascii") as handle:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # ProcessLookupError: reaped between open() and read()
         return True
 
 
