@@ -346,6 +346,7 @@ class GraphApi:
         if fault["truncate_to"] is not None:
             req.log["fault"] += "+truncate"
             resp.truncate_to = fault["truncate_to"]
+        req.log["fault"] += resp.take_wire(fault)
         return resp
 
     @staticmethod
@@ -600,7 +601,16 @@ class GraphApi:
         responses = [self._batch_item_json(item["id"], resp) for item, resp in answered]
         if self.state.behaviours["batch_order"] == "shuffled":
             random.shuffle(responses)  # Graph promises no order: clients match answers by id
-        return Response.json(200, {"responses": responses})
+        return self._carry_wire(req, answered, Response.json(200, {"responses": responses}))
+
+    @staticmethod
+    def _carry_wire(envelope, answered, resp):
+        """An item's wire fault (trickle, pad_to, chunked) shapes how the envelope's answer is sent: an item has no
+        wire of its own. The first item that has one decides."""
+        wire = next((item_resp.wire() for dummy, item_resp in answered if item_resp.wire()), None)
+        if wire:
+            envelope.log["fault"] = "item_wire" + resp.take_wire(wire)
+        return resp
 
     def _run_batch_items(self, envelope, items):
         """[(item, Response)] in request order. Items run batch_concurrency at a time, unless one has dependsOn: then

@@ -4,12 +4,16 @@ Graph and Outlook handlers, and the control API under /_emulator (no auth, not w
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
+import select
 import socket
 import ssl
 import sys
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,8 +29,49 @@ MAX_API_BODY = 64 * 1024 * 1024  # larger bodies are read and thrown away (the 4
 MAX_CONTROL_BODY = 1024 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10
 IDLE_TIMEOUT = 120  # seconds a keep-alive connection may sit idle before its thread gives up
+PIECE_BYTES = 64 * 1024  # a padded body leaves in pieces of this size
+_PADDING = memoryview(b" " * PIECE_BYTES)  # pad_to pads with spaces: a JSON answer stays valid JSON
+TRICKLE_POLL = 0.1  # seconds between two looks at a trickling answer's client
 CONTROL_PREFIX = "/_emulator"
 CA_KEY_FILE = "ca-key.pem"  # written only with persist, so a restart can reuse the CA
+
+
+def body_pieces(body, size, limit=None):
+    """The body, then spaces up to `size` bytes (fault pad_to), at most `limit` bytes in all, in pieces of at most
+    PIECE_BYTES: an answer padded to gigabytes is never held whole."""
+    end = size if limit is None else min(limit, size)
+    view = memoryview(body)
+    sent = 0
+    while sent < end:
+        if sent < len(body):
+            piece = view[sent:min(len(body), end, sent + PIECE_BYTES)]
+        else:
+            piece = _PADDING[:min(PIECE_BYTES, end - sent)]
+        sent += len(piece)
+        yield piece
+
+
+def chunk_framed(pieces, complete=True):
+    """Transfer-Encoding: chunked framing of pieces; without the last, empty chunk when the answer is cut."""
+    for piece in pieces:
+        if piece:
+            yield b"%x\r\n" % len(piece)
+            yield piece
+            yield b"\r\n"
+    if complete:
+        yield b"0\r\n\r\n"
+
+
+def resliced(pieces, size):
+    """The same bytes in pieces of exactly `size` bytes (the last one shorter)."""
+    pending = bytearray()
+    for piece in pieces:
+        pending += piece
+        while len(pending) >= size:
+            yield bytes(pending[:size])
+            del pending[:size]
+    if pending:
+        yield bytes(pending)
 
 
 class _TlsServer(ThreadingHTTPServer):
@@ -41,7 +86,19 @@ class _TlsServer(ThreadingHTTPServer):
         self.app = app
         self._connections = set()
         self._connections_lock = threading.Lock()
+        self.stopping = threading.Event()  # wakes trickling answers, so that stop() never waits on a slow client
+        self.trickling = 0  # answers being trickled now
         super().__init__(address, handler)
+
+    @contextlib.contextmanager
+    def trickle_started(self):
+        with self._connections_lock:
+            self.trickling += 1
+        try:
+            yield
+        finally:
+            with self._connections_lock:
+                self.trickling -= 1
 
     def get_request(self):
         sock, address = self.socket.accept()
@@ -70,6 +127,7 @@ class _TlsServer(ThreadingHTTPServer):
 
     def close_connections(self):
         """Wake the threads still holding keep-alive connections, so a stopped emulator really is gone."""
+        self.stopping.set()
         with self._connections_lock:
             connections = list(self._connections)
         for conn in connections:
@@ -150,20 +208,79 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
     def _send(self, req, resp):
+        size = resp.size
         self.send_response(resp.status)
         for name, value in resp.headers.items():
             self.send_header(name, value)
         self.send_header("request-id", req.request_id)
         self.send_header("client-request-id", req.client_request_id)
-        self.send_header("Content-Length", str(len(resp.body)))
-        self.end_headers()
-        body = resp.body
-        if resp.truncate_to is not None and resp.truncate_to < len(body):
+        if resp.chunked:
+            self.send_header("Transfer-Encoding", "chunked")  # fault "chunked": the client cannot know the size up front
+        else:
+            self.send_header("Content-Length", str(size))
+        cut = resp.truncate_to is not None and resp.truncate_to < size
+        if cut:
             # A cut-off answer: the full Content-Length was announced, part of the body follows, then the connection closes.
-            body = body[:resp.truncate_to]
             self.close_connection = True
-        if body:
-            self.wfile.write(body)
+        pieces = body_pieces(resp.body, size, resp.truncate_to if cut else None)
+        if resp.chunked:
+            pieces = chunk_framed(pieces, complete=not cut)
+        head = self._take_head()
+        try:
+            if resp.trickle:
+                self._trickle(head, pieces, resp.trickle)
+            else:
+                self.wfile.write(head)  # buffered: the status line, headers and a small body leave in one write
+                for piece in pieces:
+                    self.wfile.write(piece)
+        except OSError:
+            # The client hung up in the middle (gave up on a trickle, refused an oversized body): normal for these faults.
+            self.close_connection = True
+
+    def _take_head(self):
+        """The status line and headers as bytes, taken from BaseHTTPRequestHandler's buffer instead of written by
+        end_headers(): a trickle sends them piece by piece."""
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        return head
+
+    def _trickle(self, head, pieces, trickle):
+        """Fault "trickle": the answer in pieces of trickle["bytes"], each after a pause of trickle["every_ms"]; the
+        headers first and at once unless trickle["headers"]. Stops when the client hangs up or the emulator stops."""
+        if trickle["headers"]:
+            pieces = itertools.chain((head,), pieces)
+        else:
+            self.wfile.write(head)
+            self.wfile.flush()
+        with self.server.trickle_started():
+            for piece in resliced(pieces, trickle["bytes"]):
+                if self._client_gone(trickle["every_ms"] / 1000.0):
+                    self.close_connection = True
+                    return
+                self.wfile.write(piece)
+                self.wfile.flush()
+
+    def _client_gone(self, seconds):
+        """Waits `seconds`; True as soon as the client has closed its end or the emulator is stopping."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if self.server.stopping.is_set():
+                return True
+            readable = select.select([self.connection], [], [], min(left, TRICKLE_POLL))[0]
+            if readable:
+                try:
+                    # The plain socket's recv: an SSLSocket refuses MSG_PEEK. b"" is the client's FIN.
+                    peeked = socket.socket.recv(self.connection, 1, socket.MSG_PEEK)
+                except OSError:
+                    return True
+                if not peeked:
+                    return True
+                # Bytes from the client (a TLS alert, a next request): not a hang-up; wait out the pause.
+                return self.server.stopping.wait(max(0.0, deadline - time.monotonic()))
 
 
 class _App:
@@ -449,6 +566,11 @@ class EmulatorServer:
             "persist": self.persist,
             "profile": self.state.start_profile,
         }
+
+    @property
+    def trickling(self):
+        """How many answers are being trickled now (fault "trickle"); 0 once their clients hung up."""
+        return self._httpd.trickling if self._httpd is not None else 0
 
     def stop(self):
         if self._httpd is None:

@@ -140,7 +140,12 @@ class Request:
 
 class Response:
     """What a handler answers; drop=True means: close the connection without answering. truncate_to=N: announce the
-    whole body's Content-Length, send only its first N bytes, then close (a cut-off answer)."""
+    whole body's Content-Length, send only its first N bytes, then close (a cut-off answer).
+
+    The wire faults (server.py sends them): pad_to=N pads the body with spaces to N bytes, streamed, never held whole;
+    chunked=True sends it with Transfer-Encoding: chunked and no Content-Length; trickle={"bytes", "every_ms",
+    "headers"} sends it that many bytes at a time with that pause before each piece (the headers too when "headers").
+    """
 
     def __init__(self, status, body=b"", content_type=None, headers=None, drop=False, truncate_to=None):
         self.status = status
@@ -150,6 +155,33 @@ class Response:
             self.headers["Content-Type"] = content_type
         self.drop = drop
         self.truncate_to = truncate_to
+        self.pad_to = None
+        self.chunked = False
+        self.trickle = None
+
+    @property
+    def size(self):
+        """Bytes of the body as sent: padding included."""
+        return max(len(self.body), self.pad_to or 0)
+
+    def take_wire(self, fault):
+        """Takes the wire keys of a fault (or of another Response's wire); the tags for the log, e.g. "+pad+chunked"."""
+        tags = ""
+        if fault.get("pad_to") is not None:
+            self.pad_to = fault["pad_to"]
+            tags += "+pad"
+        if fault.get("chunked"):
+            self.chunked = True
+            tags += "+chunked"
+        if fault.get("trickle") is not None:
+            self.trickle = fault["trickle"]
+            tags += "+trickle"
+        return tags
+
+    def wire(self):
+        """The wire keys set on this answer, as a fault holds them (empty when none)."""
+        keys = {"pad_to": self.pad_to, "chunked": self.chunked, "trickle": self.trickle}
+        return {name: value for name, value in keys.items() if value}
 
     @classmethod
     def json(cls, status, obj, headers=None):
@@ -388,7 +420,9 @@ def _check_write_rate_limit(value):
 # What a fault's "mangle" does to the real $batch answer (hostile or broken gateways, as issue 8 found them).
 BATCH_MANGLES = ("list", "non_dict_entries", "bad_base64", "string_status", "duplicate_ids", "missing_ids")
 _FAULT_KEYS = {"method", "path_regex", "body_regex", "status", "count", "skip", "retry_after", "raw_body", "raw_body_b64",
-               "content_type", "truncate_to", "after_apply", "mangle"}
+               "content_type", "truncate_to", "after_apply", "mangle", "trickle", "pad_to", "chunked"}
+_TRICKLE_KEYS = ("bytes", "every_ms", "headers")
+MAX_TRICKLE_PAUSE_MS = 600_000  # a pause longer than any client's idle timeout proves nothing more
 
 
 def _check_regex(fault, name, default):
@@ -418,6 +452,38 @@ def _check_raw_body(fault):
     return None
 
 
+def _check_trickle(value):
+    """null, or how an answer trickles: {"bytes": 1, "every_ms": 2000, "headers": false} (bytes and headers optional)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError('trickle must be null or {"bytes": 1, "every_ms": 2000, "headers": false}')
+    unknown = sorted(set(value) - set(_TRICKLE_KEYS))
+    if unknown:
+        raise ValueError("unknown trickle key %r (known: %s)" % (unknown[0], ", ".join(_TRICKLE_KEYS)))
+    size = value.get("bytes", 1)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1 << 20:
+        raise ValueError("trickle bytes must be an integer from 1 to 1048576")
+    pause = value.get("every_ms")
+    if isinstance(pause, bool) or not isinstance(pause, (int, float)) or not 0 < pause <= MAX_TRICKLE_PAUSE_MS:
+        raise ValueError("trickle every_ms must be a number > 0 and <= %d" % MAX_TRICKLE_PAUSE_MS)
+    headers = value.get("headers", False)
+    if not isinstance(headers, bool):
+        raise ValueError("trickle headers must be true or false")
+    return {"bytes": size, "every_ms": pause, "headers": headers}
+
+
+def _check_wire(fault):
+    """The wire keys of a fault: how its answer is sent (trickle, pad_to, chunked), whatever the answer is."""
+    pad_to = fault.get("pad_to")
+    if pad_to is not None and (isinstance(pad_to, bool) or not isinstance(pad_to, int) or pad_to < 1):
+        raise ValueError("pad_to must be an integer >= 1 (bytes of the body once padded)")
+    chunked = fault.get("chunked", False)
+    if not isinstance(chunked, bool):
+        raise ValueError("chunked must be true or false")
+    return {"trickle": _check_trickle(fault.get("trickle")), "pad_to": pad_to, "chunked": chunked}
+
+
 def _check_fault(fault):
     if not isinstance(fault, dict):
         raise ValueError("each fault must be an object")
@@ -437,9 +503,10 @@ def _check_fault(fault):
     truncate_to = fault.get("truncate_to")
     if truncate_to is not None and (isinstance(truncate_to, bool) or not isinstance(truncate_to, int) or truncate_to < 0):
         raise ValueError("truncate_to must be an integer >= 0")
+    wire = _check_wire(fault)
     if status == "drop":
-        if raw is not None or mangle or truncate_to is not None:
-            raise ValueError('a "drop" sends nothing: raw_body, mangle and truncate_to do not go with it')
+        if raw is not None or mangle or truncate_to is not None or any(wire.values()):
+            raise ValueError('a "drop" sends nothing: raw_body, mangle, truncate_to, trickle, pad_to and chunked do not go with it')
     elif status is None:
         if raw is None and not mangle and not after_apply:
             raise ValueError('status must be an HTTP error status (400-599), "drop" or "drop_after"'
@@ -462,7 +529,7 @@ def _check_fault(fault):
             "body_regex": _check_regex(fault, "body_regex", None), "status": status, "count": count or 1, "skip": skip,
             "retry_after": _check_retry_after(fault.get("retry_after")),
             "raw_body_b64": base64.b64encode(raw).decode("ascii") if raw is not None else None,
-            "content_type": content_type, "truncate_to": truncate_to, "after_apply": after_apply, "mangle": mangle}
+            "content_type": content_type, "truncate_to": truncate_to, "after_apply": after_apply, "mangle": mangle, **wire}
 
 
 def _check_faults(value):
@@ -942,7 +1009,9 @@ class State:
             "credential": req.log.get("credential"),
             "content_type": req.headers.get("content-type"),
             "body_size": req.body_size,
-            "response_size": 0 if resp.drop else len(resp.body),  # bytes of the answer's body (a batch item's: decoded)
+            # Bytes of the answer's body, padding included (a batch item's: its own body, decoded; its wire faults
+            # act on the envelope's answer).
+            "response_size": 0 if resp.drop else (len(resp.body) if req.batch else resp.size),
             "body_sha256": hashlib.sha256(req.body).hexdigest() if is_write else None,
             "batch": req.batch,
             "retry_after": resp.headers.get("Retry-After"),
