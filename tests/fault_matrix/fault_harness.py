@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -191,6 +192,12 @@ class Scenario:
     trigger: str | None = None  # "revoke" | "restart": done by a watcher after a third of the expected writes
     token_requests: int = 1  # the most token requests run 1 may make
     no_failures: bool = False  # the fault must be invisible in the result (the module recovers by itself)
+    module_args: dict = dataclasses.field(default_factory=dict)  # on top of Tenant.module_args, for both runs
+    deadline: float | None = None  # run 1 must end within this many seconds (a fault that must not stall the run)
+    expected_failed: int | None = None  # exactly this many users fail in run 1 (the fault's own, no collateral)
+    failures: str | None = None  # a regex every failed user's message must match (they failed of the fault itself)
+    max_rss_mb: int | None = None  # run 1's module may not grow its peak RSS past this (answers read within limits)
+    all_faults_fire: bool = False  # every configured fault must be used up by run 1 (no row passes on a fault never met)
 
 
 class Tenant:
@@ -221,32 +228,72 @@ class Tenant:
         emulator.control("POST", "/reset")
         emulator.control("POST", "/users", {"users": self.seed_specs})
 
-    def module_args(self, info):
-        return {"ANSIBLE_MODULE_ARGS": {
+    def module_args(self, info, extra=None):
+        return {"ANSIBLE_MODULE_ARGS": dict({
             "api_url": info["graph_url"], "authority_host": info["authority_host"], "tenant_id": info["tenant_id"],
             "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "ca_path": info["ca_path"],
             "photos": [{"user": user, "src": path} for user, (path, _digest) in self.wanted.items()],
-            "fail_on_error": False, "results": "all"}}
+            "fail_on_error": False, "results": "all"}, **(extra or {}))}
 
 
-def run_module(args, work_dir, name, collections):
-    """(parsed result or None, rc, output tail) of one run of the sync module as its own process."""
+@dataclasses.dataclass
+class ModuleRun:
+    result: dict | None  # the parsed JSON result
+    rc: int
+    tail: str  # the end of its output, for the row's problems
+    peak_rss_mb: float | None  # its peak resident memory (VmHWM), None where /proc cannot tell
+
+
+class _PeakRss(threading.Thread):
+    """Follows a process's VmHWM (its peak RSS so far) in /proc until told to stop: the last value read before it
+    exits is its peak, short of its last poll interval."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_kb = None
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.05):
+            try:
+                with open("/proc/%d/status" % self.pid, encoding="ascii") as handle:
+                    for line in handle:
+                        if line.startswith("VmHWM:"):
+                            self.peak_kb = max(self.peak_kb or 0, int(line.split()[1]))
+            except OSError:
+                pass  # exited (its zombie has no VmHWM line), or no /proc here
+
+
+def run_module(args, work_dir, name, collections, timeout=MODULE_TIMEOUT):
+    """One run of the sync module as its own process, killed after `timeout` seconds (then rc -9 and no result)."""
     args_path = os.path.join(work_dir, "%s.args.json" % name)
     with open(args_path, "w", encoding="utf-8") as handle:
         json.dump(args, handle)
     env = dict(os.environ, PYTHONPATH=collections)
     env.pop("REQUESTS_CA_BUNDLE", None)
     env.pop("CURL_CA_BUNDLE", None)
-    done = subprocess.run([sys.executable, SYNC_MODULE, args_path], capture_output=True, text=True, timeout=MODULE_TIMEOUT,
-                          env=env, cwd=work_dir, check=False)
+    with subprocess.Popen([sys.executable, SYNC_MODULE, args_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, cwd=work_dir) as proc:
+        peak = _PeakRss(proc.pid)
+        peak.start()
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            stderr += "\nkilled after %d s" % timeout
+        finally:
+            peak.done.set()
+            peak.join(5)
     with open(os.path.join(work_dir, "%s.out.json" % name), "w", encoding="utf-8") as handle:
-        handle.write(done.stdout)
-    tail = (done.stdout[-1500:] + "\n" + done.stderr[-1500:]).strip()
+        handle.write(stdout)
+    tail = (stdout[-1500:] + "\n" + stderr[-1500:]).strip()
     try:
-        result = json.loads(done.stdout)
+        result = json.loads(stdout)
     except ValueError:
         result = None
-    return result, done.returncode, tail
+    return ModuleRun(result, proc.returncode, tail, None if peak.peak_kb is None else round(peak.peak_kb / 1024.0, 1))
 
 
 class Watcher(threading.Thread):
@@ -288,8 +335,10 @@ def _applied(entry):
 
 
 def _forced(entry):
-    """A write the fault made the module send again: throttled, 5xx, token rejected, or no answer."""
-    return entry["status"] in (0, 401, 429) or entry["status"] >= 500 or entry.get("dropped")
+    """A write the fault made the module send again: throttled, 5xx, token rejected, no answer, or an answer that
+    trickled (cut at request_timeout; counted even when it came whole in time: an upper bound)."""
+    return (entry["status"] in (0, 401, 429) or entry["status"] >= 500 or entry.get("dropped")
+            or "trickle" in (entry.get("fault") or ""))
 
 
 def run_scenario(emulator, tenant, scenario, work_dir, collections):
@@ -308,7 +357,10 @@ def run_scenario(emulator, tenant, scenario, work_dir, collections):
         watcher = Watcher(emulator, start_seq, max(1, len(tenant.needing) // 3), action)
         watcher.start()
     started = time.monotonic()
-    result1, rc1, tail1 = run_module(tenant.module_args(emulator.info), work_dir, scenario.name + "-run1", collections)
+    # A run that must end by a deadline is killed at three times it: a stalled run fails its row in bounded time.
+    timeout = MODULE_TIMEOUT if scenario.deadline is None else min(MODULE_TIMEOUT, 3 * scenario.deadline)
+    run1 = run_module(tenant.module_args(emulator.info, scenario.module_args), work_dir, scenario.name + "-run1", collections, timeout)
+    result1, rc1, tail1 = run1.result, run1.rc, run1.tail
     seconds1 = time.monotonic() - started
     if watcher is not None:
         watcher.stop_event.set()
@@ -317,11 +369,15 @@ def run_scenario(emulator, tenant, scenario, work_dir, collections):
             problems.append("trigger %s failed: %s" % (scenario.trigger, watcher.error))
         elif watcher.fired_after is None:
             problems.append("trigger %s never fired (the run ended first)" % scenario.trigger)
+    faults_left = emulator.control("GET", "/behaviours")["faults"]
+    if scenario.all_faults_fire and faults_left:
+        problems.append("%d faults never fired in run 1, e.g. %s" % (len(faults_left), json.dumps(faults_left[0])[:300]))
     emulator.control("PUT", "/behaviours", {"faults": [], "throttle": None})
     emulator.settle()
     mid_seq = emulator.last_seq()
     after1 = emulator.oracle()
-    result2, rc2, tail2 = run_module(tenant.module_args(emulator.info), work_dir, scenario.name + "-run2", collections)
+    run2 = run_module(tenant.module_args(emulator.info, scenario.module_args), work_dir, scenario.name + "-run2", collections)
+    result2, rc2, tail2 = run2.result, run2.rc, run2.tail
     end_seq = emulator.last_seq()
     after2 = emulator.oracle()
     log = emulator.requests_since(start_seq)
@@ -330,7 +386,8 @@ def run_scenario(emulator, tenant, scenario, work_dir, collections):
     ids = emulator.user_ids()
     restart_seqs = emulator.restarted_at_seq[restarts_before:]
 
-    row = {"fault": scenario.fault, "scenario": scenario.name, "users": tenant.count, "needing_change": len(tenant.needing)}
+    row = {"fault": scenario.fault, "scenario": scenario.name, "users": tenant.count, "needing_change": len(tenant.needing),
+           "faults_left": len(faults_left)}
     row.update(_check_run1(result1, rc1, tail1, tenant, after1, problems))
     writes1 = [entry for entry in run1_log if is_write(entry)]
     forced = [entry for entry in writes1 if _forced(entry)]
@@ -351,6 +408,7 @@ def run_scenario(emulator, tenant, scenario, work_dir, collections):
         problems.append("run 1 asked for %d tokens (at most %d expected)" % (tokens1, scenario.token_requests))
     if scenario.no_failures and row.get("failed"):
         problems.append("%d users failed although the module should recover from %s by itself" % (row["failed"], scenario.fault))
+    row.update(_check_bounds(scenario, seconds1, run1, result1, problems))
 
     # Run 2: converges, with exactly one write per user that still lacked the wanted photo.
     missing_after1 = {user for user, (path, digest) in tenant.wanted.items() if after1.get(user) != digest}
@@ -368,6 +426,24 @@ def run_scenario(emulator, tenant, scenario, work_dir, collections):
                         % (len(writes2), len(set(written2)), len(missing_after1)))
     row["problems"] = problems
     return row
+
+
+def _check_bounds(scenario, seconds, run, result, problems):
+    """The scenario's own bounds on run 1: its deadline, who failed and why, the module's memory."""
+    out = {"deadline_s": scenario.deadline, "module_peak_rss_mb": run.peak_rss_mb}
+    if scenario.deadline is not None and seconds > scenario.deadline:
+        problems.append("run 1 took %.1f s, over its deadline of %g s" % (seconds, scenario.deadline))
+    failed = [entry for entry in (result or {}).get("results") or [] if entry.get("action") == "failed"]
+    if scenario.expected_failed is not None and len(failed) != scenario.expected_failed:
+        problems.append("%d users failed in run 1, %d expected" % (len(failed), scenario.expected_failed))
+    if scenario.failures is not None:
+        others = [entry for entry in failed if not re.search(scenario.failures, str(entry.get("message")))]
+        if others:
+            problems.append("%d users failed of something else than the fault (/%s/), e.g. %s: %s"
+                            % (len(others), scenario.failures, others[0].get("user"), str(others[0].get("message"))[:300]))
+    if scenario.max_rss_mb is not None and (run.peak_rss_mb or 0) > scenario.max_rss_mb:
+        problems.append("run 1's module peaked at %s MB of RSS, over %d MB" % (run.peak_rss_mb, scenario.max_rss_mb))
+    return out
 
 
 def _answers_lost_to_restarts(writes, restart_seqs):

@@ -4,7 +4,9 @@
 For each scenario: the module returns results, summary, stats and failed_users (never a crash); the summary adds up;
 every user holds the wanted or the previous photo, as its entry says; a second run without faults converges with one
 write per user still missing the wanted photo; run 1 never writes more than the users needing a change plus the
-retries the fault forced (counted from the emulator's request log). See fault_harness.run_scenario.
+retries the fault forced (counted from the emulator's request log). Issue 16's rows (g)-(i) also bound run 1: a
+deadline, exactly which users fail and why, every fault used up, and (i) the module's peak RSS. See
+fault_harness.run_scenario.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ from fault_harness import Scenario, run_scenario
 
 PUT = r"/photo/\$value$"
 BATCH = r"/\$batch$"
+# The body of a $batch that reads metadata: its items' urls end in /photo (a $value batch's in /photo/$value).
+METADATA = r'/photo"'
+DAY = "86400"
+# What the module may hold in (i): the 128 MiB a $batch answer may have plus the module's own ~60 MB; reading the 200 MB
+# answer whole takes over 400 MB (about 1 GB before the limits).
+OVERSIZE_RSS_MB = 300
 
 SCENARIOS = (
     Scenario("none", "none (baseline)", no_failures=True),
@@ -48,6 +56,39 @@ SCENARIOS = (
          "content_type": "text/html", "skip": 28, "count": 1},
         {"method": "POST", "path_regex": BATCH, "status": 200, "raw_body": '{"responses": {"0": "x"}}', "skip": 30, "count": 1},
     ]}),
+    # Issue 16. Each 429 is beyond the retry budget (120 s): its request gives up at once and holds no other worker.
+    # Uploads 41 and 43 make two 429s in one round of the adaptive gate, which used to hold every worker for 120 s;
+    # upload 42 answers between them: three in a row would stop the run (the service turning everyone away).
+    # Who fails: 3 uploads, the 20 users of one metadata $batch, 1 user of one batch item.
+    Scenario("absurd_retry_after", "(g) 429 with Retry-After: 86400 (a day)", {"faults": [
+        {"method": "PUT", "path_regex": PUT, "status": 429, "retry_after": DAY, "skip": 40, "count": 1},
+        {"method": "PUT", "path_regex": PUT, "status": 429, "retry_after": DAY, "skip": 41, "count": 1},
+        {"method": "PUT", "path_regex": PUT, "status": 429, "retry_after": DAY, "skip": 300, "count": 1},
+        {"method": "POST", "path_regex": BATCH, "body_regex": METADATA, "status": 429, "retry_after": DAY, "skip": 5, "count": 1},
+        {"method": "GET", "path_regex": r"/photo$", "status": 429, "retry_after": DAY, "skip": 300, "count": 1},
+    ]}, deadline=60, expected_failed=3 + 20 + 1, failures=r"HTTP 429", all_faults_fire=True),
+    # The idle timeout (5 s) never fires on a byte a second: only request_timeout (10 s) ends those exchanges, and
+    # they are retried like dropped connections. The trickling 503 arrives whole within request_timeout.
+    Scenario("trickle", "(h) answers trickling a byte a second", {"faults": [
+        {"method": "POST", "path_regex": BATCH, "body_regex": METADATA, "after_apply": True,
+         "trickle": {"bytes": 1, "every_ms": 1000}, "skip": 5, "count": 1},
+        {"method": "PUT", "path_regex": PUT, "after_apply": True, "trickle": {"bytes": 1, "every_ms": 1500, "headers": True},
+         "skip": 60, "count": 2},
+        {"method": "PUT", "path_regex": PUT, "status": 503, "retry_after": "0.05", "trickle": {"bytes": 64, "every_ms": 1000},
+         "skip": 200, "count": 1},
+    ]}, module_args={"timeout": 5, "request_timeout": 10}, deadline=60, all_faults_fire=True),
+    # Limits: $batch 128 MiB, JSON 1 MiB, error bodies 1 MiB (unread, the status still counts). Who fails: the 18
+    # users with a photo in one $value $batch (200 MB, chunked: no Content-Length to trust), the 20 of one metadata
+    # $batch (150 MB announced), 2 uploads whose answers are 2 MB (written, then failed). The padded 503 is retried.
+    Scenario("oversize", "(i) answers over their size limits", {"faults": [
+        {"method": "POST", "path_regex": BATCH, "body_regex": r"\$value", "after_apply": True, "pad_to": 200_000_000,
+         "chunked": True, "skip": 4, "count": 1},
+        {"method": "POST", "path_regex": BATCH, "body_regex": METADATA, "after_apply": True, "pad_to": 150_000_000,
+         "skip": 10, "count": 1},
+        {"method": "PUT", "path_regex": PUT, "after_apply": True, "pad_to": 2_000_000, "skip": 100, "count": 2},
+        {"method": "PUT", "path_regex": PUT, "status": 503, "retry_after": "0.05", "pad_to": 3_000_000, "chunked": True,
+         "skip": 300, "count": 1},
+    ]}, deadline=60, expected_failed=18 + 20 + 2, failures=r"over the .+ limit", max_rss_mb=OVERSIZE_RSS_MB, all_faults_fire=True),
 )
 
 
