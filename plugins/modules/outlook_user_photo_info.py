@@ -62,6 +62,15 @@ options:
         returned either way, each failure with its RV(photos[].error).
     type: bool
     default: true
+  run_timeout:
+    description:
+      - The most seconds the run may take. At the deadline no further users are read and no request is retried.
+      - The users not read are listed in RV(not_attempted_users), with C(run_timeout reached) in their
+        RV(photos[].error), and the task fails, as a stopped run does, with every entry read so far.
+      - The run ends at the latest O(request_timeout) after the deadline. Not set, the run has no deadline of its own.
+        More than 0 and at most 604800 (a week).
+    type: float
+    version_added: 1.1.0
 extends_documentation_fragment:
   - o365.outlook._connection
   - o365.outlook._auth
@@ -163,8 +172,9 @@ failed_users:
   version_added: 1.0.0
 not_attempted_users:
   description:
-    - Users the task did not read because the run stopped (the credentials were refused, or the service stayed
-      unreachable after every retry); empty when it ran to the end. The task fails in that case.
+    - Users the task did not read because the run stopped (the credentials were refused, the service stayed
+      unreachable after every retry or throttled every request for longer than the retry budget, or O(run_timeout)
+      passed); empty when it ran to the end. The task fails in that case.
   returned: always
   type: list
   elements: str
@@ -246,7 +256,7 @@ def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
     if users is None:
         users = [(upn or object_id, object_id) for object_id, upn in client.list_users()]
     report = PhotoReport(client, include_sha256=params["include_sha256"], include_sizes=params["include_sizes"],
-                         dest_dir=task.own.dest_dir, parallelism=many_users.parallelism)
+                         dest_dir=task.own.dest_dir, parallelism=many_users.parallelism, deadline=many_users.deadline)
     photos = report.run(users)
     for entry in photos:
         entry["user"] = shown_user(entry["user"])

@@ -101,6 +101,18 @@ options:
       - Fail the task at the end when any user failed. The results of all users are returned either way.
     type: bool
     default: true
+  run_timeout:
+    description:
+      - The most seconds the run may take, for a nightly window. At the deadline nothing new starts, and no request
+        is retried. Writes already in flight finish and count as changed.
+      - The users not started are reported with RV(results[].action=not_attempted) and the message
+        C(run_timeout reached), and are listed in RV(not_attempted_users). The task then fails, as a stopped run does,
+        with everything done so far in its result. Run it again to do the rest.
+      - The run ends at the latest O(request_timeout) after the deadline, plus the time to prepare one image (what
+        was in flight when it passed).
+      - Not set, the run has no deadline of its own. More than 0 and at most 604800 (a week).
+    type: float
+    version_added: 1.1.0
   results:
     description:
       - Which users get an entry in RV(results). RV(summary) always counts every user, and RV(failed_users)
@@ -273,7 +285,10 @@ failed_users:
   type: list
   elements: str
 not_attempted_users:
-  description: Users the task did not reach because the run stopped; empty when it ran to the end.
+  description:
+    - Users the task did not reach because the run stopped (the credentials were refused, the service stayed
+      unreachable or throttled every request for longer than the retry budget, or O(run_timeout) passed); empty when
+      it ran to the end.
   returned: always
   type: list
   elements: str
@@ -371,7 +386,7 @@ def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
     many_users = task.validated.many_users
     engine = BulkEngine(client, task.validated.photo_policy, check_mode=task.check_mode, convert=task.params["convert"],
                         parallelism=many_users.parallelism, want_diff=task.diff, keep=KEEP[many_users.results],
-                        max_parallelism=many_users.max_parallelism, state_file=state_file)
+                        max_parallelism=many_users.max_parallelism, state_file=state_file, deadline=many_users.deadline)
     results = engine.run(jobs)
     if state_file is not None:
         state_file.save(task.warn)

@@ -7,7 +7,7 @@ median of --runs runs, and each run starts from a freshly seeded tenant. Ratios 
 benchmark run, so a busy machine slows every contender alike.
 
     python tests/bench/run_bench.py --collections DIR [--users 1000] [--runs 3] [--latency-ms 50]
-                                    [--parts classic,scale,model,nightly]    # all four unless told
+                                    [--parts classic,scale,model,nightly,memory]    # all five unless told
     python tests/bench/run_bench.py --collections DIR --smoke    # quick check for `make test`
 
 DIR holds ansible_collections/o365/outlook (the Makefile's .build/collections).
@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -287,12 +288,13 @@ class Bench:
         finally:
             os.unlink(extra_file.name)
 
-    def sync(self, count, parallelism=None, results=None, max_parallelism=None, model=None):
+    def sync(self, count, parallelism=None, results=None, max_parallelism=None, model=None, folder=None, collections=None):
         """One measured sync of `count` users. Without `model`: the 60/30/10 mix on the flat-latency service, and a
         wrong summary fails the benchmark. With `model` (the realistic model's behaviours): every user needs an
         upload, the write figures come from the request log, and failed users are reported, not fatal.
+        folder: the sources (default: photo_folder's small JPEGs); collections: another build of the collection.
         Raises OptionRefused when the module refuses max_parallelism (or another option the bench passed)."""
-        folder = photo_folder(self.work, count)
+        folder = folder or photo_folder(self.work, count)
         if model is None:
             self.emulator.seed(count, folder, self.flat_behaviours())
             expected = expected_summary(count)
@@ -309,7 +311,8 @@ class Bench:
             os.unlink(result_file)
         try:
             seconds, rss, _output = self._playbook("sync.yml", extra, ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-                                                   ANSIBLE_CALLBACK_TREE_DIR=tree)
+                                                   ANSIBLE_CALLBACK_TREE_DIR=tree,
+                                                   ANSIBLE_COLLECTIONS_PATH=collections or self.args.collections)
         except RuntimeError as exc:
             for name in ("max_parallelism", "parallelism", "results"):
                 reason = refused_option(str(exc), name) if name in extra else None
@@ -450,13 +453,17 @@ def run_full(bench, args):
               "parallelism": args.parallelism, "parts": sorted(args.parts), "ratios": {}}
     parts = {"classic": lambda: run_classic(bench, args, report), "scale": lambda: run_scale(bench, args, report),
              "model": lambda: report.update(model=run_model(bench, args)) if args.model_users else None,
-             "nightly": lambda: report.update(nightly=nightly_rows(bench, args))}
+             "nightly": lambda: report.update(nightly=nightly_rows(bench, args)),
+             "memory": lambda: report.update(memory=run_memory(bench, args))}
     timed = report["part_seconds"] = {}
     for part in PARTS:
         if part in args.parts:
             started = time.monotonic()
             parts[part]()
             timed[part] = round(time.monotonic() - started, 1)
+    baseline = report.get("memory", {}).get("baseline", {})
+    if "peak_rss_mb" in baseline:
+        report["ratios"]["memory without budget/with"] = round(baseline["peak_rss_mb"] / report["memory"]["peak_rss_mb"], 2)
     return report
 
 
@@ -555,6 +562,91 @@ def nightly_rows(bench, args):
         return {"not_measured": "nightly_bench.run_nightly failed: %s" % str(exc)[-2000:]}
 
 
+# ---------------------------------------------------------------- memory of big sources (issue 16)
+
+MEMORY_SOURCES = 8
+MEMORY_SIZE = (7000, 7000)  # 49 megapixels each, under the module's limit of 50 million
+MEMORY_TARGET_MB = 1024
+PIXEL_BUDGET_FILE = os.path.join("plugins", "module_utils", "photo", "_pixel_budget.py")
+
+
+def big_png_folder(work, count=MEMORY_SOURCES, size=MEMORY_SIZE):
+    """A folder of <upn>.png of `size`, made once and reused: a gradient in red and blue and noise in green, so that a
+    file is as large as a photo's PNG (about a third of its raw pixels), not a few KB that would flatter the reads."""
+    folder = os.path.join(work, "big-png-%dx%d-%d" % (size[0], size[1], count))
+    marker = os.path.join(folder, ".complete")
+    if not os.path.exists(marker):
+        os.makedirs(folder, exist_ok=True)
+        red = Image.linear_gradient("L").resize(size)
+        blue = Image.radial_gradient("L").resize(size)
+        for index in range(count):
+            noise = Image.effect_noise(size, 24 + index)  # random, so every file differs
+            # compress_level 1: 65 MB in 7 s a file; the default level saves 13% in four times as long.
+            Image.merge("RGB", (red, noise, blue)).save(os.path.join(folder, upn(index) + ".png"), "PNG", compress_level=1)
+        with open(marker, "w", encoding="utf-8") as handle:
+            handle.write(str(count))
+    return folder
+
+
+def collection_without_budget(collections, work):
+    """A copy of the build in `collections` whose pixel budget is out of reach, so every writer decodes at once (as
+    before issue 16): the memory row's baseline. None when the build has no pixel budget."""
+    source = os.path.join(collections, "ansible_collections", "o365", "outlook")
+    path = os.path.join(source, PIXEL_BUDGET_FILE)
+    if not os.path.exists(path):
+        return None
+    root = os.path.join(work, "no-pixel-budget")
+    copy = os.path.join(root, "ansible_collections", "o365", "outlook")
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".git", "tests"))
+    with open(path, encoding="utf-8") as handle:
+        text, found = re.subn(r"^DECODE_PIXEL_BUDGET = .*$", "DECODE_PIXEL_BUDGET = 10 ** 15", handle.read(), flags=re.M)
+    if found != 1:
+        raise RuntimeError("%s has no line DECODE_PIXEL_BUDGET = ...: cannot take the budget out of reach" % path)
+    with open(os.path.join(copy, PIXEL_BUDGET_FILE), "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return root
+
+
+def _memory_run(bench, folder, collections=None):
+    run = bench.sync(MEMORY_SOURCES, model=bench.flat_behaviours(), folder=folder, collections=collections)
+    return {"peak_rss_mb": round(run["peak_rss_mb"], 1), "seconds": round(run["seconds"], 1),
+            "engine_seconds": run["engine_seconds"], "all_uploaded": run["as_expected"], "summary": run["summary"]}
+
+
+def run_memory(bench, args):
+    """Peak RSS of one sync of 8 sources of 49 megapixels at the module's default options, every user holding another
+    photo (so each source is read, converted, compared and uploaded); then, unless --no-memory-baseline, the same run
+    of a copy of the build with the pixel budget out of reach."""
+    folder = big_png_folder(bench.work)
+    sizes = [os.path.getsize(os.path.join(folder, upn(index) + ".png")) for index in range(MEMORY_SOURCES)]
+    memory = {"sources": MEMORY_SOURCES, "size": "%dx%d" % MEMORY_SIZE, "megapixels_each": MEMORY_SIZE[0] * MEMORY_SIZE[1] / 1e6,
+              "file_mb_each": round(statistics.mean(sizes) / 2 ** 20, 1), "target_mb": MEMORY_TARGET_MB,
+              "options": "the module's defaults", "tenant": "every user has another photo"}
+    memory.update(_memory_run(bench, folder))
+    baseline = None if args.no_memory_baseline else collection_without_budget(args.collections, bench.work)
+    if baseline is None:
+        why = "--no-memory-baseline" if args.no_memory_baseline else "this build has no %s" % PIXEL_BUDGET_FILE
+        memory["baseline"] = {"not_measured": why}
+    else:
+        memory["baseline"] = dict(_memory_run(bench, folder, collections=baseline),
+                                  how="a copy of the build with DECODE_PIXEL_BUDGET = 10 ** 15")
+    return memory
+
+
+def print_memory(memory):
+    print("\nmemory: %d sources of %s PNG (%.0f MP, %.1f MB a file), the module's default options, every user holding "
+          "another photo:" % (memory["sources"], memory["size"], memory["megapixels_each"], memory["file_mb_each"]))
+    rows = [("with the pixel budget", memory), ("without it (baseline)", memory["baseline"])]
+    for label, row in rows:
+        if "not_measured" in row:
+            print("  %-28s NOT MEASURED: %s" % (label, row["not_measured"]))
+            continue
+        target = " (target <= %d MB)" % memory["target_mb"] if row is memory else ""
+        print("  %-28s peak RSS %7.1f MB%-20s %6.1f s whole run%s" % (
+            label, row["peak_rss_mb"], target, row["seconds"], "" if row["all_uploaded"] else "  NOT ALL UPLOADED: %s" % row["summary"]))
+
+
 def print_nightly(nightly):
     print("\nnightly, nothing changed (tests/bench/nightly_bench.py):")
     if "rows" in nightly:
@@ -608,6 +700,10 @@ def targets(report):
                        report["scale"]["100000 results=failed"]["peak_rss_mb"] < 250))
     if "model" in report:
         checks += model_targets(report["model"])
+    if "memory" in report:
+        memory = report["memory"]
+        checks.append(("8 sources of 49 MP at the default options: peak RSS <= 1 GB, every user uploaded",
+                       memory["peak_rss_mb"] <= memory["target_mb"] and memory["all_uploaded"]))
     return checks
 
 
@@ -664,6 +760,8 @@ def print_report(report):
         print_model(report["model"], report["parallelism"])
     if "nightly" in report:
         print_nightly(report["nightly"])
+    if "memory" in report:
+        print_memory(report["memory"])
     for name, holds in targets(report):
         print("target %-76s %s" % (name, "not measured" if holds is None else "holds" if holds else "MISSED"))
     print("time per part: %s" % ", ".join("%s %.1f min" % (part, seconds / 60) for part, seconds in report["part_seconds"].items()))
@@ -710,6 +808,8 @@ def run_smoke(bench, args):
     print("smoke: sync %.1f ms/user (%d users), loop %.1f ms/user (%d users): %.1fx" % (
         sync_per_user * 1000, args.users, loop_per_user * 1000, args.loop_sample, speedup))
     results = [speedup >= 3, smoke_gate(bench)]
+    print("smoke: memory row not run: its 8 sources of 49 megapixels take a minute and 3 GB of memory for the baseline "
+          "(run_bench.py --parts memory)")
     print("%d passed, %d failed" % (results.count(True), results.count(False)))
     return all(results)
 
@@ -729,7 +829,7 @@ def _ints(text):
     return [int(v) for v in text.split(",") if v.strip()]
 
 
-PARTS = ("classic", "scale", "model", "nightly")
+PARTS = ("classic", "scale", "model", "nightly", "memory")
 
 
 def main():
@@ -739,7 +839,8 @@ def main():
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="which parts to run (default all): classic (sync vs loop, script, lower bound; single task; "
                              "--sweep), scale (--scale, --scale-failed), model (the realistic model), "
-                             "nightly (nightly_bench.py: no-change runs with and without state_file)")
+                             "nightly (nightly_bench.py: no-change runs with and without state_file), "
+                             "memory (peak RSS of 8 sources of 49 megapixels)")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=50.0)
@@ -754,6 +855,8 @@ def main():
                         help="runs of scale points of %d users or more (each takes minutes)" % LARGE_SCALE)
     parser.add_argument("--sweep", type=_ints, default="", help="parallelism values to compare, e.g. 4,8,16,32")
     parser.add_argument("--nightly-users", type=int, default=10000, help="users of the nightly no-change rows")
+    parser.add_argument("--no-memory-baseline", action="store_true",
+                        help="memory part: skip the baseline run with the pixel budget out of reach (it takes about 3 GB)")
     group = parser.add_argument_group("realistic service model (issue 11; every figure is an assumption, see README)")
     group.add_argument("--model-users", type=int, default=2000, help="users of the write-heavy tenant, all needing an upload (0: skip)")
     group.add_argument("--model-latency", type=_latency_map, default="GET=60,BATCH=250,PUT=1000,DELETE=1000",

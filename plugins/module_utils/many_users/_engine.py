@@ -8,8 +8,10 @@
 code as the single-user module; each upload or removal is its own request, sent in parallel. With a state file
 (_state_file), a user whose record names the same source bytes and the etag read now is not downloaded at all.
 
-Memory stays bounded: a chunk holds at most 20 current photos (fetched in groups capped by pixel count)
-and one source image at a time, and only `parallelism` chunks are in memory.
+Memory stays bounded: at most 2 x `parallelism` chunks are held, each with at most 20 current photos (read in
+$batch groups capped by pixels and by expected bytes), and all writers decode within one pixel budget per run
+(photo/_pixel_budget.py): a source's decoding and conversion and a pixel comparison wait for room in it, so the
+images decoded at once do not grow with `max_parallelism`. The uploads themselves run outside it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from ..common._errors import GraphError, OutlookError, as_outlook_error
 from ..photo._image import file_sha256, load_source
 from ..graph._photo_client import UserNotFoundError
 from ..photo._current import CurrentPhoto, recheck_no_content
-from ..photo._reconcile import ensure_absent, ensure_present, kept_unread
+from ..photo._compare import may_decode
+from ..photo._pixel_budget import PixelBudget, photo_cost, source_cost
+from ..photo._reconcile import decide_present, ensure_absent, kept_unread, write_present
+from ._run_deadline import RunDeadline
 
 if TYPE_CHECKING:
     from ..graph._answers import PhotoMetadata
@@ -44,6 +49,12 @@ KEEP = {
 # Current photos fetched in one $batch: at most this many pixels (20 photos of 648x648, as Exchange stores
 # them). Larger photos come in smaller groups, so one chunk never holds more than ~10 MB of images.
 BATCH_PIXEL_BUDGET = 20 * 648 * 648
+# ... and at most this many expected bytes, so that one $batch answer (base64: a third more) stays near 85 MiB, well
+# under the 128 MiB the transport accepts. Metadata gives no size: a photo is expected to take at most 4 bytes a
+# pixel (raw RGBA; a stored JPEG takes far less). With the pixel budget above that is 34 MB for a full group; this
+# cap is what holds if either figure changes. A photo over either budget travels alone.
+BATCH_BYTE_BUDGET = 64 * 1024 * 1024
+EXPECTED_BYTES_PER_PIXEL = 4
 
 
 class Vouched:
@@ -107,15 +118,15 @@ def _release_when_done(futures: list[concurrent.futures.Future], semaphore: thre
 
 
 def content_groups(users: Iterable[str], metadata: Mapping[str, PhotoMetadata | OutlookError | None]) -> Iterator[list[str]]:
-    """Split the users whose photo must be read into groups under the pixel budget."""
-    group, budget = [], 0
+    """Split the users whose photo must be read into groups under the pixel budget and the byte budget."""
+    group, pixels = [], 0
     for user in users:
         cost = _pixels(metadata[user])
-        if group and budget + cost > BATCH_PIXEL_BUDGET:
+        if group and (pixels + cost > BATCH_PIXEL_BUDGET or (pixels + cost) * EXPECTED_BYTES_PER_PIXEL > BATCH_BYTE_BUDGET):
             yield group
-            group, budget = [], 0
+            group, pixels = [], 0
         group.append(user)
-        budget += cost
+        pixels += cost
     if group:
         yield group
 
@@ -164,7 +175,7 @@ class RunStop:
         self.error = None
         self.user = None
 
-    def record(self, error: OutlookError, user: str) -> None:
+    def record(self, error: OutlookError, user: str | None) -> None:
         with self._lock:
             if self.error is None:
                 self.error, self.user = error, user
@@ -175,9 +186,18 @@ class RunStop:
 
     def not_attempted(self, job: Job) -> dict[str, Any]:
         entry = _blank_entry(job)
-        entry.update(action="not_attempted", changed=False,
-                     message="not attempted: the run stopped at user %s (%s)" % (self.user, self.error.msg))
+        if self.user is None:  # no user's error: run_timeout
+            message = "not attempted: %s" % self.error.msg
+        else:
+            message = "not attempted: the run stopped at user %s (%s)" % (self.user, self.error.msg)
+        entry.update(action="not_attempted", changed=False, message=message)
         return entry
+
+    def check_deadline(self, deadline: RunDeadline) -> bool:
+        """True (and the run stopped) once the deadline passed; the first error recorded stays the run's."""
+        if deadline.passed:
+            self.record(deadline.error(), None)
+        return self.stopped
 
 
 class BulkEngine:
@@ -191,8 +211,11 @@ class BulkEngine:
 
     def __init__(self, client: PhotoClient, policy: PhotoPolicy, check_mode: bool = False, convert: bool = True, parallelism: int = 8,
                  want_diff: bool = False, keep: Callable[[dict[str, Any]], bool] | None = None,
-                 max_parallelism: int | None = None, state_file: StateFile | None = None) -> None:
+                 max_parallelism: int | None = None, state_file: StateFile | None = None,
+                 deadline: RunDeadline | None = None, pixel_budget: PixelBudget | None = None) -> None:
         self.client = client
+        # run_timeout: past it, no chunk is read and no user's work starts.
+        self.deadline = deadline or RunDeadline(None)
         self.policy = policy
         self.check_mode = check_mode
         self.convert = convert
@@ -214,6 +237,8 @@ class BulkEngine:
         self.state_file = state_file
         self.download_stats = dict(state_file_hits=0, photos_downloaded=0, bytes_downloaded=0)
         self._download_lock = threading.Lock()
+        # One budget for every writer's decoding: what is decoded at once does not grow with max_parallelism.
+        self.pixels = pixel_budget or PixelBudget()
 
     def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
         """The result dicts of the jobs that `keep` selects, in input order; counts go to self.summary.
@@ -280,7 +305,7 @@ class BulkEngine:
     def _read_chunk(self, chunk: list[Job]) -> tuple[dict[str, PhotoMetadata | OutlookError | None], dict[str, bytes | OutlookError | None]]:
         """(metadata, content) for a chunk's users; a failed read becomes every user's error."""
         live = [job.user for job in chunk if job.problem is None]
-        if self.stop.stopped or not live:
+        if self.stop.check_deadline(self.deadline) or not live:
             return {}, {}
         try:
             metadata = self.client.get_metadata_many(live)
@@ -304,7 +329,7 @@ class BulkEngine:
 
     def _run_job(self, job: Job, metadata: Mapping[str, PhotoMetadata | OutlookError | None],
                  content: Mapping[str, bytes | OutlookError | None]) -> dict[str, Any]:
-        if self.stop.stopped and job.problem is None:
+        if job.problem is None and self.stop.check_deadline(self.deadline):
             return self.stop.not_attempted(job)
         entry = _blank_entry(job)
         try:
@@ -325,15 +350,7 @@ class BulkEngine:
                 result["conversion"] = None
                 action = "unchanged"
             elif job.state == "present":
-                source = load_source(job.src, convert=self.convert)
-                self._warn_once(source.warning)
-                # What the batch read; reconcile sends only writes and reads after a write to the client.
-                current = CurrentPhoto(meta, data)
-                changed, result, diff = ensure_present(self.client, job.user, source, self.check_mode, self.policy, current=current)
-                result["conversion"] = source.conversion
-                skipped = (result.get("comparison") or {}).get("method") == "only_if_missing"
-                action = "uploaded" if changed else ("skipped" if skipped else "unchanged")
-                self._remember(job, action, result, source, meta)
+                changed, result, diff, action = self._present(job, meta, data)
             else:
                 changed, result, diff = ensure_absent(self.client, job.user, self.check_mode, self.policy, current=CurrentPhoto(meta, data))
                 result["conversion"] = None
@@ -346,6 +363,31 @@ class BulkEngine:
         if self.want_diff:
             entry["diff"] = diff
         return entry
+
+    def _present(self, job: Job, meta: PhotoMetadata | None, data: bytes | None) -> tuple[bool, dict[str, Any], dict[str, Any], str]:
+        """(changed, result, diff, action) for a user whose photo should be job.src."""
+        # What the batch read; reconcile sends only writes and reads after a write to the client.
+        current = CurrentPhoto(meta, data)
+        # Reading, decoding and converting the source and a pixel comparison wait for room in the pixel budget; the
+        # upload goes out after it is released, so slow uploads do not hold it.
+        with self.pixels.held(self._decode_cost(job, current)):
+            source = load_source(job.src, convert=self.convert)
+            self._warn_once(source.warning)
+            decision = decide_present(self.client, job.user, source, self.policy, current=current)
+        changed, result, diff = write_present(self.client, job.user, source, self.check_mode, self.policy, decision)
+        result["conversion"] = source.conversion
+        skipped = (result.get("comparison") or {}).get("method") == "only_if_missing"
+        action = "uploaded" if changed else ("skipped" if skipped else "unchanged")
+        self._remember(job, action, result, source, meta)
+        return changed, result, diff, action
+
+    def _decode_cost(self, job: Job, current: CurrentPhoto) -> int:
+        """The pixels _present may hold decoded, known before anything is decoded: the source's (from its header) and,
+        when a pixel comparison may follow, the current photo's."""
+        cost = source_cost(job.src)
+        if current.metadata is not None and not self.policy.only_if_missing and may_decode(self.policy.compare, current.data):
+            cost += photo_cost(current.data, current.metadata.width, current.metadata.height)
+        return cost
 
     def _vouched(self, chunk: list[Job], metadata: Mapping[str, PhotoMetadata | OutlookError | None]) -> set[str]:
         """The users whose photo need not be downloaded: the state file's record names the same source file (SHA-256

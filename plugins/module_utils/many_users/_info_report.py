@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..photo._files import image_extension, refuse_symlink, safe_file_stem
 from ..photo._current import recheck_no_content
 from ._engine import content_groups, map_chunks, stops_run
+from ._run_deadline import RunDeadline
 from ..common._errors import ConfigurationError, OutlookError, as_outlook_error
 
 if TYPE_CHECKING:
@@ -49,8 +50,9 @@ class PhotoReport:
     """Builds one entry per user: has_photo and the metadata, optionally sha256, sizes and an exported file."""
 
     def __init__(self, client: PhotoClient, include_sha256: bool = False, include_sizes: bool = False, dest_dir: str | None = None,
-                 parallelism: int = 8) -> None:
+                 parallelism: int = 8, deadline: RunDeadline | None = None) -> None:
         self.client = client
+        self.deadline = deadline or RunDeadline(None)
         self.include_sha256 = include_sha256
         self.include_sizes = include_sizes
         self.dest_dir = dest_dir
@@ -70,6 +72,9 @@ class PhotoReport:
         return map_chunks(users, self._chunk, self.parallelism)
 
     def _chunk(self, chunk: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+        if self.deadline.passed:
+            with self._lock:
+                self.stop_error = self.stop_error or self.deadline.error()
         if self.stop_error is not None:
             with self._lock:
                 self.not_attempted.update(key for key, _object_id in chunk)

@@ -12,10 +12,13 @@ The modules document these options themselves: their descriptions say what paral
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..common._errors import ConfigurationError, OutlookError, UsersFailed
 from ..graph._gate import AdaptiveGate
+from ..graph._retry import RetryPolicy
+from ..many_users._run_deadline import RunDeadline
 from ._options import ArgSpec, OptionGroup, TaskContext
 
 MAX_PARALLELISM = 64
@@ -26,19 +29,25 @@ MAX_MAX_PARALLELISM = 128
 RESULTS_CHOICES = ("all", "changed", "failed")
 # Users named in the failure message; the others are counted ("and N more"), all are in failed_users.
 USERS_IN_MESSAGE = 10
+# A week: longer than any nightly window; more is a typo (milliseconds?).
+MAX_RUN_TIMEOUT = 7 * 24 * 3600
 
 
 class ManyUsersRun:
     """The validated many-user options of one run, and how it ends."""
 
     def __init__(self, parallelism: int, fail_on_error: bool, results: Optional[str], failure_verb: str,
-                 max_parallelism: Optional[int] = None) -> None:
+                 max_parallelism: Optional[int] = None, run_timeout: Optional[float] = None) -> None:
         self.parallelism = parallelism
         self.max_parallelism = max_parallelism or parallelism
         self.fail_on_error = fail_on_error
         self.results = results
         self.failure_verb = failure_verb
         self.gate = AdaptiveGate(parallelism, self.max_parallelism)
+        # Counted from the checks, before the first request: the task's own start, near enough.
+        self.deadline = RunDeadline(run_timeout)
+        self.retry_policy = RetryPolicy()
+        self.retry_policy.deadline = self.deadline.at
 
     def outcome(self, client: Any, entries_key: str, entries: List[Dict[str, Any]], summary: Mapping[str, Any],
                 failed_users: Sequence[str], not_attempted_users: Sequence[str], stop_error: Optional[OutlookError],
@@ -66,8 +75,8 @@ class ManyUsersRun:
 
 
 class ManyUsersOptions(OptionGroup):
-    """parallelism and fail_on_error, and results and max_parallelism where the module has them; validated into a
-    ManyUsersRun.
+    """parallelism, fail_on_error and run_timeout, and results and max_parallelism where the module has them; validated
+    into a ManyUsersRun.
 
     failure_verb: what happened to the failed users, in the failure message ("3 of 9 users failed: ...").
     adaptive: the module has max_parallelism, and the gate may grow from parallelism up to it.
@@ -84,6 +93,7 @@ class ManyUsersOptions(OptionGroup):
         options = dict(
             parallelism=dict(type="int", default=DEFAULT_PARALLELISM),
             fail_on_error=dict(type="bool", default=True),
+            run_timeout=dict(type="float"),
         )
         if self.results:
             options.update(results=dict(type="str", choices=list(RESULTS_CHOICES), default="all"))
@@ -102,8 +112,19 @@ class ManyUsersOptions(OptionGroup):
                 raise ConfigurationError("max_parallelism must be between parallelism (%d) and %d, got %d: it is the most "
                                          "requests the run may grow to." % (value, MAX_MAX_PARALLELISM, ceiling))
         return ManyUsersRun(value, task.params["fail_on_error"], task.params.get("results"), self.failure_verb,
-                            max_parallelism=ceiling)
+                            max_parallelism=ceiling, run_timeout=checked_run_timeout(task.params.get("run_timeout")))
 
     def connect_options(self, value: ManyUsersRun) -> Dict[str, Any]:
-        # One keep-alive connection per request the gate may let through, and one gate for every worker.
-        return dict(pool_size=value.max_parallelism, gate=value.gate)
+        # One keep-alive connection per request the gate may let through, one gate for every worker, and no retry
+        # that would start after run_timeout.
+        return dict(pool_size=value.max_parallelism, gate=value.gate, retry_policy=value.retry_policy)
+
+
+def checked_run_timeout(value: Optional[float]) -> Optional[float]:
+    """run_timeout in seconds: None, or finite, > 0 and at most MAX_RUN_TIMEOUT."""
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0 or value > MAX_RUN_TIMEOUT:
+        raise ConfigurationError("run_timeout must be a number of seconds greater than 0 and at most %d (a week), got %s: "
+                                 "set it to the most seconds the run may take, for example 3600." % (MAX_RUN_TIMEOUT, value))
+    return value

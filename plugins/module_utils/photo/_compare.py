@@ -82,6 +82,12 @@ def pixel_distance(wanted: bytes, current: bytes) -> float | None:
     return sum(means) / len(means)
 
 
+def may_decode(mode: str, current: bytes | None) -> bool:
+    """Whether compare_photos may decode both images (what a many-user run counts in its pixel budget): not without a
+    current photo, with compare=sha256, or without Pillow."""
+    return current is not None and mode != "sha256" and pillow_available()
+
+
 def compare_photos(wanted: bytes, wanted_sha256: str, current: bytes | None, current_sha256: str | None, mode: str = "auto",
                    tolerance: float = DEFAULT_PIXEL_TOLERANCE) -> Verdict:
     """Verdict for the wanted bytes against the current ones (current may be None: no photo)."""

@@ -9,7 +9,8 @@
 decode_image() is the one guarded way this collection decodes bytes: a pixel limit checked from the header
 before any pixel is decoded (PIL.Image.MAX_IMAGE_PIXELS is left alone), the whole image decoded, truncated data
 an error even when PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set, and every exception Pillow can raise for broken
-or hostile input turned into UndecodableImage. Several threads may decode at once.
+or hostile input turned into UndecodableImage. Several threads may decode at once. header_size() reads a file's
+declared size without decoding it (what the many-user run's pixel budget needs before a decode).
 """
 
 from __future__ import annotations
@@ -149,6 +150,20 @@ def decode_image(data: bytes, max_pixels: int, reduce: bool = False) -> Image:
         # MemoryError... for hostile input: all of them mean "not a whole image".
         raise UndecodableImage(_describe(exc, image_module)) from None
     return image
+
+
+def header_size(path: str) -> tuple[int, int] | None:
+    """(width, height) as the header of the file at path declares them, or None without Pillow or when Pillow cannot
+    tell. Image.open reads only the header (the pixels wait for load()), so this costs a few reads of the file."""
+    image_module = load_pillow(required=None)
+    if image_module is None:
+        return None
+    try:
+        with image_module.open(path, formats=DECODE_FORMATS) as image:
+            return image.size
+    except Exception:  # pylint: disable=broad-except
+        # Not an image, a bomb past Pillow's own guard, a file that went away: the decode itself will say why.
+        return None
 
 
 def flatten_on_white(image: Image) -> Image:

@@ -9,7 +9,8 @@
 ensure_present / ensure_absent return (changed, result, diff). In check mode nothing is written and
 changed is what a real run would report. The single-user module and the bulk engine both use them: the
 module lets them read the current photo through the client, the engine passes a CurrentPhoto it read in a
-$batch. Writes, and reads after a write (wait, read-back), always go through the client.
+$batch. Writes, and reads after a write (wait, read-back), always go through the client. ensure_present is
+decide_present (read, compare) then write_present (upload), so a caller can bound the decoding of the first alone.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..common._users import shown_user
 from ._propagation import WaitTimeoutError, wait_until
 
 if TYPE_CHECKING:
+    from ._compare import Verdict
     from ._image import SourceImage
     from ..graph._answers import PhotoMetadata
     from ..graph._photo_client import PhotoClient
@@ -103,24 +105,55 @@ def _read_back_once(client: PhotoClient, user: str | None, previous: PhotoMetada
     return meta
 
 
+class PresentDecision:
+    """What decide_present found, before any write: the current photo, its SHA-256 and the verdict; or, when
+    only_if_missing keeps a photo already there, the finished outcome (kept)."""
+
+    __slots__ = ("current", "previous_sha256", "verdict", "kept")
+
+    def __init__(self, current: CurrentPhoto | None = None, previous_sha256: str | None = None, verdict: Verdict | None = None,
+                 kept: tuple[bool, dict[str, Any], dict[str, Any]] | None = None) -> None:
+        self.current = current
+        self.previous_sha256 = previous_sha256
+        self.verdict = verdict
+        self.kept = kept
+
+
 def ensure_present(client: PhotoClient, user: str | None, source: SourceImage, check_mode: bool, policy: PhotoPolicy | None = None,
                    current: CurrentPhoto | None = None) -> tuple[bool, dict[str, Any], dict[str, Any]]:
     """Upload source unless the user's current photo already shows it (by the policy's compare mode).
 
     current: the photo as already read (the many-user engine reads it in a $batch); None reads it through the client.
+    The many-user engine calls the two halves itself, so that the decoding in decide_present is inside its pixel
+    budget and the upload in write_present is not.
     """
     policy = policy or PhotoPolicy()
+    return write_present(client, user, source, check_mode, policy, decide_present(client, user, source, policy, current))
+
+
+def decide_present(client: PhotoClient, user: str | None, source: SourceImage, policy: PhotoPolicy,
+                   current: CurrentPhoto | None = None) -> PresentDecision:
+    """ensure_present up to the verdict: reads what current does not hold, compares (a pixel comparison decodes both
+    images); writes nothing."""
     if policy.only_if_missing:
         existing = read_metadata(client, user, current)
         if existing is not None:
             # The user has a photo and it stays, so there is nothing to download.
-            return _kept_existing(user, existing, source)
+            return PresentDecision(kept=_kept_existing(user, existing, source))
         current = CurrentPhoto(None)
     else:
         current = with_content(client, user, current)
-
     previous_sha256 = _sha256(current.data)
     verdict = compare_photos(source.data, source.sha256, current.data, previous_sha256, policy.compare, policy.pixel_tolerance)
+    return PresentDecision(current, previous_sha256, verdict)
+
+
+def write_present(client: PhotoClient, user: str | None, source: SourceImage, check_mode: bool, policy: PhotoPolicy,
+                  decision: PresentDecision) -> tuple[bool, dict[str, Any], dict[str, Any]]:
+    """ensure_present from the verdict on: nothing when the photo is the same, else the upload (not in check mode)."""
+    if decision.kept is not None:
+        return decision.kept
+    current, previous_sha256, verdict = decision.current, decision.previous_sha256, decision.verdict
     comparison = dict(method=verdict.method, distance=verdict.distance)
     before_photo = current.metadata.to_dict() if current.exists else None
 
