@@ -10,8 +10,8 @@ code as the single-user module; each upload or removal is its own request, sent 
 
 Memory stays bounded: at most 2 x `parallelism` chunks are held, each with at most 20 current photos (read in
 $batch groups capped by pixels and by expected bytes), and all writers decode within one pixel budget per run
-(photo/_pixel_budget.py): a source's decoding and conversion and a pixel comparison wait for room in it, so the
-images decoded at once do not grow with `max_parallelism`. The uploads themselves run outside it.
+(photo/_pixel_budget.py): reading, decoding and converting a source and a pixel comparison wait for room in it and
+run on its few threads, so the images decoded at once do not grow with `max_parallelism`. Uploads run outside it.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from ._run_deadline import RunDeadline
 
 if TYPE_CHECKING:
     from ..graph._answers import PhotoMetadata
+    from ..photo._image import SourceImage
     from ..graph._photo_client import PhotoClient
-    from ..photo._reconcile import PhotoPolicy
+    from ..photo._reconcile import PhotoPolicy, PresentDecision
     from ._state_file import StateFile
 
 CHUNK = 20
@@ -368,18 +369,21 @@ class BulkEngine:
         """(changed, result, diff, action) for a user whose photo should be job.src."""
         # What the batch read; reconcile sends only writes and reads after a write to the client.
         current = CurrentPhoto(meta, data)
-        # Reading, decoding and converting the source and a pixel comparison wait for room in the pixel budget; the
-        # upload goes out after it is released, so slow uploads do not hold it.
-        with self.pixels.held(self._decode_cost(job, current)):
-            source = load_source(job.src, convert=self.convert)
-            self._warn_once(source.warning)
-            decision = decide_present(self.client, job.user, source, self.policy, current=current)
+        # Reading, decoding and converting the source and a pixel comparison wait for room in the pixel budget and run
+        # on its decoder threads; the upload goes out after it is released, so slow uploads do not hold it.
+        source, decision = self.pixels.run(self._decode_cost(job, current), lambda: self._decide(job, current))
         changed, result, diff = write_present(self.client, job.user, source, self.check_mode, self.policy, decision)
         result["conversion"] = source.conversion
         skipped = (result.get("comparison") or {}).get("method") == "only_if_missing"
         action = "uploaded" if changed else ("skipped" if skipped else "unchanged")
         self._remember(job, action, result, source, meta)
         return changed, result, diff, action
+
+    def _decide(self, job: Job, current: CurrentPhoto) -> tuple[SourceImage, PresentDecision]:
+        """The source, loaded and checked, and the decision on it; nothing is written."""
+        source = load_source(job.src, convert=self.convert)
+        self._warn_once(source.warning)
+        return source, decide_present(self.client, job.user, source, self.policy, current=current)
 
     def _decode_cost(self, job: Job, current: CurrentPhoto) -> int:
         """The pixels _present may hold decoded, known before anything is decoded: the source's (from its header) and,

@@ -38,8 +38,9 @@ MAX_PHOTO_BYTES = 4 * 1024 * 1024
 # bombs: a few KB of PNG can declare 50000x50000). 50 million admits any real photo, even a heavily compressed
 # 4 MB JPEG from a ~50 MP camera, while the largest size the service serves is 648x648. Pillow holds a decoded RGB
 # pixel in 4 bytes, so one image at the limit costs about 200 MB to convert (a JPEG sent as it is is checked at
-# 1/8 scale, a 64th of that), and the sync decodes up to `parallelism` images at once. Checked by this
-# collection itself: Pillow's PIL.Image.MAX_IMAGE_PIXELS (about 89 million, process-wide) is left alone.
+# 1/8 scale, a 64th of that), and a sync's writers decode within one shared pixel budget (_pixel_budget.py).
+# Checked by this collection itself: Pillow's PIL.Image.MAX_IMAGE_PIXELS (about 89 million, process-wide) is left
+# alone.
 MAX_IMAGE_PIXELS = 50 * 1000 * 1000
 # Largest source file read at all: an uncompressed 50-megapixel image with alpha is 200 MB, so anything bigger
 # cannot be a usable photo, and reading it would only fill the host's memory (a wrong file, a disk image).

@@ -15,7 +15,7 @@ from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine im
 from ansible_collections.o365.outlook.plugins.module_utils.photo import _compare, _image
 from ansible_collections.o365.outlook.plugins.module_utils.photo._current import CurrentPhoto
 from ansible_collections.o365.outlook.plugins.module_utils.photo._pillow import decode_image
-from ansible_collections.o365.outlook.plugins.module_utils.photo._pixel_budget import PixelBudget
+from ansible_collections.o365.outlook.plugins.module_utils.photo._pixel_budget import DECODER_THREADS, PixelBudget
 from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import PhotoPolicy
 from ansible_collections.o365.outlook.tests.unit.plugins.module_utils.test_bulk import FakeTenant, jpeg
 
@@ -30,6 +30,7 @@ class DecodeMeter:
     def __init__(self, fail_for=None):
         self.lock = threading.Lock()
         self.now = self.peak = self.calls = 0
+        self.threads = set()  # the names of the threads that decoded
         self.fail_for = fail_for  # a (width, height) whose decode raises, like a Pillow surprise
 
     def __call__(self, data, max_pixels, reduce=False):
@@ -39,6 +40,7 @@ class DecodeMeter:
             self.now += pixels
             self.peak = max(self.peak, self.now)
             self.calls += 1
+            self.threads.add(threading.current_thread().name)
         try:
             time.sleep(0.005)  # stay in the decode while other writers reach theirs (without a budget, all 16 do)
             if size == self.fail_for:
@@ -83,6 +85,8 @@ def test_the_pixels_decoded_at_once_stay_within_the_budget_with_16_writers(tmp_p
     assert [r["action"] for r in results] == ["uploaded"] * 40
     assert meter.calls >= 40 + 2 * 20  # each source converted; 20 comparisons of two images
     assert meter.peak <= budget.limit  # without the budget: up to 16 x 120,000 pixels at once
+    # ... and on the budget's few threads, not on 16 writers that would each keep the memory they freed.
+    assert len(meter.threads) <= DECODER_THREADS and all(name.startswith("pixel-budget") for name in meter.threads)
     assert engine.pixels.in_use == 0 and engine.pixels.waiting == 0
 
 

@@ -216,3 +216,28 @@ def test_many_threads_never_hold_more_than_the_budget():
     assert run_together(16, work) == [True] * 16
     assert 0 < held[1] <= 100
     assert budget.in_use == 0 and budget.waiting == 0
+
+
+def test_the_admitted_work_runs_on_the_budgets_few_decoder_threads_whatever_the_number_of_writers():
+    budget = PixelBudget(100, decoders=2)
+
+    def work(index):
+        return budget.run(10 + index, lambda: (threading.current_thread(), budget.in_use))
+
+    results = run_together(16, work)
+    decoders = {thread for thread, _in_use in results}
+    assert len(decoders) <= 2 and all(thread.name.startswith("pixel-budget") for thread in decoders)  # not the writers
+    assert all(0 < in_use <= 100 for _thread, in_use in results)  # each ran while its cost was held
+    assert budget.in_use == 0
+
+
+def test_run_gives_the_budget_back_and_raises_what_the_work_raised():
+    budget = PixelBudget(10)
+
+    def surprise():
+        raise RuntimeError("a Pillow surprise")
+
+    with pytest.raises(RuntimeError, match="a Pillow surprise"):
+        budget.run(7, surprise)
+    assert budget.in_use == 0
+    assert budget.run(25, lambda: budget.in_use) == 25  # larger than the budget: alone
