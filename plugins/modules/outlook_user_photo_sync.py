@@ -126,34 +126,54 @@ options:
     default: all
   state_file:
     description:
-      - Path of a JSON file, on the host that runs the module, in which each run records per user the SHA-256 of the
-        source file and the photo's C(@odata.mediaEtag) as they were after the last comparison or upload. With it, a
-        nightly run in which nothing changed downloads no photo and sends about one request per 20 users.
+      - Path of a JSON file, on the host that runs the module, in which each run records per user what its comparison
+        proved. That is the SHA-256 of the source file, the photo's C(@odata.mediaEtag), width, height and content type,
+        and the SHA-256 of the bytes that were compared. With it, a nightly run in which nothing changed downloads only
+        the photos due for a re-check (see O(state_file_max_age)) and sends about one request per 20 users for the rest.
       - A user's photo is not downloaded, and the user is reported V(unchanged) with C(comparison.method=state_file),
-        only when the record names the same source file (the same bytes on disk) and the etag the service shows now is
-        the recorded one (never an empty one). What is trusted is that an unchanged etag means an unchanged photo, and
-        that this photo was compared with this file before, under the same O(compare), O(pixel_tolerance) and
-        O(convert). Such an entry's C(sha256) and C(previous_sha256) are null (nothing was read or converted).
+        only when the record is trusted, names the same source file (the same bytes on disk), and the metadata read now
+        shows the recorded etag (never an empty one), width, height and content type, and the record is younger than its
+        re-check day. Such an entry's C(sha256) and C(previous_sha256) are null (nothing was read or converted).
+      - An etag is trusted only for the bytes it came with. Either the C($value) answer whose bytes were compared carried
+        an C(ETag) header equal to the metadata's etag, or two runs' downloads of the same bytes agreed under the same
+        etag. Until the second download agrees, the record is pending and the photo is compared again. So a replica
+        that serves an older photo's bytes once, under the new photo's etag, cannot make the module skip that user.
       - Everything else is compared in full, as without the file. That is a changed source file, a changed or missing
-        etag, a user without a record, and every user when the file is missing, empty, unusable, of another format
-        version, written for another O(api_url) or O(tenant_id), or written with other comparison settings. Each of these
-        but a missing or empty file also warns once, naming the problem. A file this module wrote (cut off, of another
-        version, for another tenant or settings) is then replaced when the run ends. Any other file at that path
-        (unreadable, not text, not JSON, or another program's JSON) is left as it is and nothing is recorded, since the path
-        may be a mistake, and this module never overwrites a file it did not write.
-      - After a comparison that finds the photo the same, the record gets the etag read with the photo. After an upload
-        it gets the source's SHA-256 without an etag, because the sync reads nothing back (and a read right after a
-        write may still show the old photo). So the run after an upload compares that user once more and records the
-        etag, and the run after that downloads nothing. A removal or a failure drops the user's record. Records of
-        users this run does not name are kept.
+        etag, width, height or content type, a pending record, a record due for its re-check, a user without a record,
+        and every user when the file is missing, empty, unusable, of another format version, written for another
+        O(api_url) or O(tenant_id), or written with other comparison settings. Each of these but a missing or empty file,
+        a pending or due record, and a file of version 1 (written by collection 1.0.0) also warns once, naming the
+        problem. A version 1 file recorded etags that were never checked against the compared bytes, so its records are
+        not used (one run compares every photo), and the file is replaced by one of version 2.
+      - A file this module wrote (cut off, of another version, for another tenant or settings) is replaced when the run
+        ends. Any other file at that path (unreadable, not text, not JSON, or another program's JSON) is left as it is and
+        nothing is recorded, since the path may be a mistake, and this module never overwrites a file it did not write.
+      - After an upload the record gets the source's SHA-256 alone, because the sync reads nothing back (and a read right
+        after a write may still show the old photo). Without C(ETag) headers, the two runs after an upload compare that
+        user, and the run after them downloads nothing. A removal or a failure drops the user's record. Records of users
+        this run does not name are kept.
+      - Records are kept under the user's object id once it is known (from the C(@odata.id) of the photo metadata), so
+        that a user named by UPN in one run and by object id in the next shares one record.
       - The file is replaced atomically (a new file in the same directory, then a rename) with mode C(0600), never
         through a symbolic link, and never in check mode, which only reads it. Its directory must exist and be
         writable. It holds user names, hashes and etags, never a secret. If it cannot be written, the task warns and
         the next run compares more photos.
       - R(Nightly runs, ansible_collections.o365.outlook.docsite.guide_bulk.nightly) says how to keep the file between
-        AWX jobs.
+        AWX jobs, and R(What is trusted, ansible_collections.o365.outlook.docsite.guide_guarantees.trust) what the file
+        is trusted with, and for how long.
     type: path
     version_added: 1.0.0
+  state_file_max_age:
+    description:
+      - How many days a trusted record of O(state_file) may stand in for a download. Every record is compared again
+        within that time, so that a reused or colliding etag, or a photo changed behind an unchanged etag, lasts no longer.
+      - The re-checks are spread over the days by a hash of the user's key, so that about one user in
+        O(state_file_max_age) is downloaded each night rather than everyone on the same night. No record is compared
+        again before it is a day old.
+      - V(0) trusts no record: every photo is compared on every run, and the file still records the comparisons.
+    type: int
+    default: 7
+    version_added: 1.1.0
 extends_documentation_fragment:
   - o365.outlook._connection
   - o365.outlook._auth
@@ -346,8 +366,10 @@ stats:
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
 from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import REMOVE_PHOTO, PhotoClient, require_capabilities
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine, Job
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._photo_trust import DEFAULT_MAX_AGE_DAYS, PhotoTrust
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._state_file import StateFile, check_path
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
 from ansible_collections.o365.outlook.plugins.module_utils.module._auth_options import AuthOptions
@@ -363,6 +385,8 @@ def check(task: TaskContext) -> Tuple[List[Job], List[str]]:
     params = task.params
     if params["absent_users"] or any(entry.get("state") == "absent" for entry in params["photos"] or []):
         require_capabilities(params["api"], (REMOVE_PHOTO,), "remove_photos")
+    if params["state_file_max_age"] < 0:
+        raise ConfigurationError("state_file_max_age must be 0 (trust no record) or more days, not %d." % params["state_file_max_age"])
     if params["state_file"]:
         check_path(params["state_file"], task.check_mode)
     return plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
@@ -386,7 +410,8 @@ def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
     many_users = task.validated.many_users
     engine = BulkEngine(client, task.validated.photo_policy, check_mode=task.check_mode, convert=task.params["convert"],
                         parallelism=many_users.parallelism, want_diff=task.diff, keep=KEEP[many_users.results],
-                        max_parallelism=many_users.max_parallelism, state_file=state_file, deadline=many_users.deadline)
+                        max_parallelism=many_users.max_parallelism, state_file=state_file, deadline=many_users.deadline,
+                        trust=PhotoTrust(task.params["state_file_max_age"]))
     results = engine.run(jobs)
     if state_file is not None:
         state_file.save(task.warn)
@@ -408,6 +433,7 @@ MODULE = OutlookModule(
         user_domain=dict(type="str"),
         absent_users=dict(type="list", elements="str"),
         state_file=dict(type="path"),
+        state_file_max_age=dict(type="int", default=DEFAULT_MAX_AGE_DAYS),
     ),
     check=check,
     supports_check_mode=True,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from http.client import HTTPException
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -216,14 +217,17 @@ def photo_bytes(response: Response, origin: Origin) -> bytes:
 class PhotoMetadata:
     """What the service says about a stored photo."""
 
-    __slots__ = ("photo_id", "width", "height", "content_type", "etag")
+    __slots__ = ("photo_id", "width", "height", "content_type", "etag", "owner_id")
 
-    def __init__(self, photo_id: str, width: int, height: int, content_type: str | None, etag: str | None) -> None:
+    def __init__(self, photo_id: str, width: int, height: int, content_type: str | None, etag: str | None,
+                 owner_id: str | None = None) -> None:
         self.photo_id = photo_id
         self.width = width
         self.height = height
         self.content_type = content_type
         self.etag = etag
+        # The owner's object id as the answer's @odata.id names it (lower case), or None: tells one user's two names apart.
+        self.owner_id = owner_id
 
     def to_dict(self) -> dict:
         return dict(id=self.photo_id, width=self.width, height=self.height,
@@ -238,6 +242,32 @@ def _unquote_etag(value: str | None) -> str | None:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"') or None
+
+
+def served_etag(headers: Any) -> str | None:
+    """The ETag header of a $value answer (a dict of lower-cased names, or requests' headers), unquoted; None without one."""
+    value = headers.get("etag") if headers is not None else None
+    return _unquote_etag(value) if isinstance(value, str) and len(value) <= 258 else None
+
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# .../users('<object id>@<tenant id>')/photo (the docs' example), or users('<object id>'); Outlook v2.0: Users('...').
+_OWNER_IN_ODATA_ID = re.compile(r"/users\('([^'/]{1,200})'\)/", re.IGNORECASE)
+
+
+def is_object_id(value: str | None) -> bool:
+    """Whether a user key is an object id (a GUID) rather than a UPN or another name."""
+    return bool(value) and bool(_GUID.match(value.lower()))
+
+
+def _owner_id(body: dict) -> str | None:
+    """The object id in @odata.id, or None when it is missing or names no GUID: never guessed."""
+    value = body.get("@odata.id")
+    found = _OWNER_IN_ODATA_ID.search(value) if isinstance(value, str) and len(value) <= 2048 else None
+    if found is None:
+        return None
+    owner = found.group(1).split("@", 1)[0].lower()
+    return owner if is_object_id(owner) else None
 
 
 def _is_placeholder(content_type: str | None, photo_id: str, width: int, height: int) -> bool:
@@ -274,7 +304,7 @@ def photo_metadata(body: Any, origin: Origin, keys: tuple = GRAPH_KEYS) -> Photo
         raise origin.fail("@odata.mediaEtag is %s, not a string" % _type_name(etag))
     if _is_placeholder(content_type, photo_id, width, height):
         return None
-    return PhotoMetadata(photo_id, width, height, content_type or None, _unquote_etag(etag))
+    return PhotoMetadata(photo_id, width, height, content_type or None, _unquote_etag(etag), _owner_id(body))
 
 
 def _collection(body: Any, origin: Origin, what: str) -> list:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
-from ._answers import (GRAPH_KEYS, OUTLOOK_V2_KEYS, Origin, PhotoMetadata, json_body, photo_bytes, photo_metadata, photo_sizes,
-                       response_origin, users_page)
+from ._answers import (GRAPH_KEYS, OUTLOOK_V2_KEYS, Origin, PhotoMetadata, is_object_id, json_body, photo_bytes, photo_metadata,
+                       photo_sizes, response_origin, served_etag, users_page)
 from ._batch import MAX_BATCH, BatchItem, run_batch
 from ._body import JSON_ANSWER, PHOTO_ANSWER, AnswerLimit
 from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, OutlookError, is_no_photo
@@ -112,6 +112,9 @@ class GraphDialect(Dialect):
     def sizes_path(self, user: Optional[str]) -> str:
         return "/%s/photos" % self.user_path(user)
 
+    def object_id_path(self, user: str) -> str:
+        return "/%s?$select=id" % self.user_path(user)
+
     def users_url(self, page_size: int) -> str:
         return "%s/users?$select=id,userPrincipalName&$top=%d" % (self.api_base, page_size)
 
@@ -184,6 +187,22 @@ class PhotoClient:
         """{user: bytes | None | OutlookError}, batched like get_metadata_many."""
         return self._read_many(users, value=True)
 
+    def read_content_many(self, users: Iterable[Optional[str]]) -> Tuple[Dict[Optional[str], Union[bytes, None, OutlookError]], Dict[Optional[str], str]]:
+        """(content as get_content_many gives it, {user: the ETag header that came with those very bytes}); a user whose
+        answer had no ETag header is not in the second dict."""
+        etags: Dict[Optional[str], str] = {}
+        return self._read_many(users, value=True, etags=etags), etags
+
+    def get_object_ids_many(self, users: Iterable[str]) -> Dict[str, Union[str, None, OutlookError]]:
+        """{user: object id (lower case) | None when the answer names none | OutlookError}: GET /users/{key}?$select=id,
+        20 per $batch (needs User.ReadBasic.All). UserNotFoundError for a key that matches nobody."""
+        require_capabilities(self.dialect.name, (LIST_USERS, BATCH), "list_users")
+        found: Dict[str, Union[str, None, OutlookError]] = {}
+        for group, items in self._batches(users, self.dialect.object_id_path):
+            for user, item in zip(group, items):
+                found[user] = self._batch_answer(user, item, self._read_object_id)
+        return found
+
     def get_sizes_many(self, users: Iterable[Optional[str]]) -> Dict[Optional[str], Union[List[PhotoMetadata], OutlookError]]:
         """{user: [PhotoMetadata per available size] | OutlookError}: the sizes the service keeps (Graph /photos)."""
         require_capabilities(self.dialect.name, (PHOTO_SIZES, BATCH), "photo_sizes")
@@ -221,18 +240,27 @@ class PhotoClient:
     def _origin(self, item):
         return item.origin(self.dialect.api_base)
 
-    def _read_many(self, users, value):
+    def _read_many(self, users, value, etags=None):
         if BATCH not in self.dialect.capabilities:
-            return {user: self._read_one(user, value) for user in users}
+            return {user: self._read_one(user, value, etags) for user in users}
         read = self._read_binary if value else self._read_metadata
         found = {}
         for group, items in self._batches(users, lambda user: self.dialect.photo_path(user, value)):
             for user, item in zip(group, items):
                 found[user] = self._batch_answer(user, item, read)
+                etag = served_etag(item.headers) if etags is not None and isinstance(found[user], bytes) else None
+                if etag:
+                    etags[user] = etag
         return found
 
     def _read_binary(self, item):
         return item.binary(self.dialect.api_base)
+
+    def _read_object_id(self, item):
+        value = item.body.get("id") if isinstance(item.body, dict) else None
+        if not isinstance(value, str) or not is_object_id(value):
+            return None
+        return value.lower()
 
     def _read_sizes(self, item):
         return photo_sizes(item.body, self._origin(item), self.dialect.keys)
@@ -240,9 +268,9 @@ class PhotoClient:
     def _read_metadata(self, item):
         return photo_metadata(item.body, self._origin(item), self.dialect.keys)
 
-    def _read_one(self, user, value):
+    def _read_one(self, user, value, etags=None):
         try:
-            return self.get_content(user) if value else self.get_metadata(user)
+            return self.get_content(user, etags) if value else self.get_metadata(user)
         except (GraphError, MalformedAnswerError) as exc:
             return exc
 
@@ -261,13 +289,18 @@ class PhotoClient:
             return no_photo
         return self._explain(error, user)
 
-    def get_content(self, user: Optional[str]) -> Optional[bytes]:
-        """The stored image bytes, or None when there is none; an empty 200 body is a MalformedAnswerError."""
+    def get_content(self, user: Optional[str], etags: Optional[Dict[Optional[str], str]] = None) -> Optional[bytes]:
+        """The stored image bytes, or None when there is none; an empty 200 body is a MalformedAnswerError. With etags,
+        the answer's ETag header (if any) goes into etags[user]."""
         url = self.dialect.photo_url(user, value=True)
         response = self._get_photo(user, url, PHOTO_ANSWER)
         if response is None:
             return None
-        return photo_bytes(response, response_origin(response, "GET", url))
+        data = photo_bytes(response, response_origin(response, "GET", url))
+        etag = served_etag(getattr(response, "headers", None)) if etags is not None else None
+        if etag:
+            etags[user] = etag
+        return data
 
     def put_content(self, user: Optional[str], data: bytes, content_type: str) -> None:
         try:

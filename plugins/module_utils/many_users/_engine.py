@@ -6,7 +6,9 @@
 
 """Many users in one task: chunks of 20 users, read with two $batch calls, decided by the same reconcile
 code as the single-user module; each upload or removal is its own request, sent in parallel. With a state file
-(_state_file), a user whose record names the same source bytes and the etag read now is not downloaded at all.
+(_state_file), a user whose trusted record names the same source bytes and the photo the metadata describes now
+is not downloaded at all (_photo_trust). A task that names users both by object id and by UPN has its UPNs resolved
+first, so that one user is never named twice (_same_user).
 
 Memory stays bounded: at most 2 x `parallelism` chunks are held, each with at most 20 current photos (read in
 $batch groups capped by pixels and by expected bytes), and all writers decode within one pixel budget per run
@@ -29,7 +31,9 @@ from ..photo._current import CurrentPhoto, recheck_no_content
 from ..photo._compare import may_decode
 from ..photo._pixel_budget import PixelBudget, photo_cost, source_cost
 from ..photo._reconcile import decide_present, ensure_absent, kept_unread, write_present
+from ._photo_trust import PhotoTrust
 from ._run_deadline import RunDeadline
+from ._same_user import Resolution, check_owner, mark_named_twice, named_in_several_forms, owner_id, resolve, unresolved_warning
 
 if TYPE_CHECKING:
     from ..graph._answers import PhotoMetadata
@@ -60,7 +64,7 @@ EXPECTED_BYTES_PER_PIXEL = 4
 
 class Vouched:
     """In a chunk's content: the state file vouches that this user's photo already shows the source, so it was not
-    downloaded (same source file SHA-256 and same @odata.mediaEtag as when it was last compared)."""
+    downloaded (a trusted record of the same source file, and the photo described as it was when compared)."""
 
     __slots__ = ()
 
@@ -213,7 +217,8 @@ class BulkEngine:
     def __init__(self, client: PhotoClient, policy: PhotoPolicy, check_mode: bool = False, convert: bool = True, parallelism: int = 8,
                  want_diff: bool = False, keep: Callable[[dict[str, Any]], bool] | None = None,
                  max_parallelism: int | None = None, state_file: StateFile | None = None,
-                 deadline: RunDeadline | None = None, pixel_budget: PixelBudget | None = None) -> None:
+                 deadline: RunDeadline | None = None, pixel_budget: PixelBudget | None = None,
+                 trust: PhotoTrust | None = None) -> None:
         self.client = client
         # run_timeout: past it, no chunk is read and no user's work starts.
         self.deadline = deadline or RunDeadline(None)
@@ -236,6 +241,9 @@ class BulkEngine:
         self._warned_lock = threading.Lock()
         # Records of earlier runs (state_file): a user whose record still holds is not downloaded. Kept up to date here.
         self.state_file = state_file
+        self.trust = trust or PhotoTrust()
+        # Object ids of the keys of a task that names users in several forms, and the metadata read to learn them.
+        self.resolution = Resolution()
         self.download_stats = dict(state_file_hits=0, photos_downloaded=0, bytes_downloaded=0)
         self._download_lock = threading.Lock()
         # One budget for every writer's decoding: what is decoded at once does not grow with max_parallelism.
@@ -251,6 +259,7 @@ class BulkEngine:
         does not grow with the number of users.
         """
         started = time.monotonic()
+        self._one_entry_per_user(jobs)
         chunks = [jobs[start:start + CHUNK] for start in range(0, len(jobs), CHUNK)]
         held = threading.BoundedSemaphore(self.parallelism * 2)
         results = []
@@ -260,8 +269,8 @@ class BulkEngine:
             def read_then_dispatch(chunk):
                 held.acquire()
                 try:
-                    metadata, content = self._read_chunk(chunk)
-                    futures = [writers.submit(self._run_job, job, metadata, content) for job in chunk]
+                    metadata, content, served_etags = self._read_chunk(chunk)
+                    futures = [writers.submit(self._run_job, job, metadata, content, served_etags) for job in chunk]
                 except BaseException:
                     held.release()
                     raise
@@ -278,6 +287,25 @@ class BulkEngine:
                         results.append(entry)
         self.seconds = round(time.monotonic() - started, 3)
         return results
+
+    def _one_entry_per_user(self, jobs: list[Job]) -> None:
+        """When the task names users in several forms: resolves the keys to object ids and fails both entries of a user
+        named twice, before any photo is written."""
+        if not named_in_several_forms(jobs) or self.stop.check_deadline(self.deadline):
+            return
+        try:
+            self.resolution = resolve(self.client, jobs, lambda users, work: map_chunks(users, work, self.parallelism))
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            error = as_outlook_error(exc, "resolving the object ids of the users named by UPN")
+            if stops_run(error):
+                self.stop.record(error, None)
+                return
+            self.resolution = Resolution()
+            self.resolution.unresolved.append(("(all)", error.msg))
+        mark_named_twice(jobs, self.resolution.ids)
+        warning = unresolved_warning(self.resolution.unresolved)
+        if warning:
+            self.policy.warn(warning)
 
     def _chunk_entries(self, chunk: list[Job], future: concurrent.futures.Future) -> list[dict[str, Any]]:
         """The chunk's entries; a worker that raised anyway (a bug here) fails its users, not the run."""
@@ -303,13 +331,14 @@ class BulkEngine:
         elif entry["action"] == "not_attempted":
             self.not_attempted_users.append(entry["user"])
 
-    def _read_chunk(self, chunk: list[Job]) -> tuple[dict[str, PhotoMetadata | OutlookError | None], dict[str, bytes | OutlookError | None]]:
-        """(metadata, content) for a chunk's users; a failed read becomes every user's error."""
+    def _read_chunk(self, chunk: list[Job]) -> tuple[dict[str, PhotoMetadata | OutlookError | None], dict[str, bytes | OutlookError | None], dict[str, str]]:
+        """(metadata, content, ETag headers of the content answers) for a chunk's users; a failed read becomes every
+        user's error."""
         live = [job.user for job in chunk if job.problem is None]
         if self.stop.check_deadline(self.deadline) or not live:
-            return {}, {}
+            return {}, {}, {}
         try:
-            metadata = self.client.get_metadata_many(live)
+            metadata = self._metadata(live)
             # Download only photos that can change the decision: none when the user has no photo, none when
             # only_if_missing keeps an existing photo anyway.
             wanted_states = {job.user: job.state for job in chunk}
@@ -317,22 +346,34 @@ class BulkEngine:
             readers = [user for user in live
                        if metadata.get(user) is not None and not isinstance(metadata[user], OutlookError)
                        and not (wanted_states[user] == "present" and self.policy.only_if_missing) and user not in vouched]
-            content = {}
+            content, served_etags = {}, {}
             for group in content_groups(readers, metadata):
-                content.update(self.client.get_content_many(group))
+                group_content, group_etags = self.client.read_content_many(group)
+                content.update(group_content)
+                served_etags.update(group_etags)
             recheck_no_content(self.client, readers, metadata, content)
             self._count_downloads(content, len(vouched))
             content.update(dict.fromkeys(vouched, VOUCHED))
         except Exception as exc:  # pylint: disable=broad-exception-caught
             error = as_outlook_error(exc, "reading the photos of %d users" % len(live))
-            return {user: error for user in live}, {}
-        return metadata, content
+            return {user: error for user in live}, {}, {}
+        return metadata, content, served_etags
+
+    def _metadata(self, users: list[str]) -> dict[str, PhotoMetadata | OutlookError | None]:
+        """The users' photo metadata: what resolving the object ids read already, else read now; metadata that names
+        another object than the id asked for is that user's MalformedAnswerError."""
+        metadata = {user: self.resolution.take_metadata(user) for user in users if self.resolution.has_metadata(user)}
+        unread = [user for user in users if user not in metadata]
+        if unread:
+            metadata.update(self.client.get_metadata_many(unread))
+        return {user: check_owner(user, meta) for user, meta in metadata.items()}
 
     def _run_job(self, job: Job, metadata: Mapping[str, PhotoMetadata | OutlookError | None],
-                 content: Mapping[str, bytes | OutlookError | None]) -> dict[str, Any]:
+                 content: Mapping[str, bytes | OutlookError | None], served_etags: Mapping[str, str]) -> dict[str, Any]:
         if job.problem is None and self.stop.check_deadline(self.deadline):
             return self.stop.not_attempted(job)
         entry = _blank_entry(job)
+        meta = None
         try:
             if job.problem:
                 raise job.problem
@@ -351,21 +392,22 @@ class BulkEngine:
                 result["conversion"] = None
                 action = "unchanged"
             elif job.state == "present":
-                changed, result, diff, action = self._present(job, meta, data)
+                changed, result, diff, action = self._present(job, meta, data, served_etags.get(job.user))
             else:
                 changed, result, diff = ensure_absent(self.client, job.user, self.check_mode, self.policy, current=CurrentPhoto(meta, data))
                 result["conversion"] = None
                 action = "removed" if changed else "unchanged"
-                self._forget(job)
+                self._forget(job, meta)
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            return self._failed(job, as_outlook_error(exc, "handling user %s" % job.user), entry)
+            return self._failed(job, as_outlook_error(exc, "handling user %s" % job.user), entry, meta)
         entry.update(result)
         entry.update(user=job.user, action=action, changed=changed, message=_describe(action, result, self.check_mode))
         if self.want_diff:
             entry["diff"] = diff
         return entry
 
-    def _present(self, job: Job, meta: PhotoMetadata | None, data: bytes | None) -> tuple[bool, dict[str, Any], dict[str, Any], str]:
+    def _present(self, job: Job, meta: PhotoMetadata | None, data: bytes | None,
+                 served_etag: str | None) -> tuple[bool, dict[str, Any], dict[str, Any], str]:
         """(changed, result, diff, action) for a user whose photo should be job.src."""
         # What the batch read; reconcile sends only writes and reads after a write to the client.
         current = CurrentPhoto(meta, data)
@@ -376,7 +418,7 @@ class BulkEngine:
         result["conversion"] = source.conversion
         skipped = (result.get("comparison") or {}).get("method") == "only_if_missing"
         action = "uploaded" if changed else ("skipped" if skipped else "unchanged")
-        self._remember(job, action, result, source, meta)
+        self._remember(job, action, result, source, current, served_etag)
         return changed, result, diff, action
 
     def _decide(self, job: Job, current: CurrentPhoto) -> tuple[SourceImage, PresentDecision]:
@@ -394,19 +436,27 @@ class BulkEngine:
         return cost
 
     def _vouched(self, chunk: list[Job], metadata: Mapping[str, PhotoMetadata | OutlookError | None]) -> set[str]:
-        """The users whose photo need not be downloaded: the state file's record names the same source file (SHA-256
-        of its bytes on disk) and the same non-empty etag the metadata shows now. Anything else is compared in full."""
+        """The users whose photo need not be downloaded: PhotoTrust.vouches for their record. Anything else is compared
+        in full."""
         vouched = set()
         if self.state_file is None or self.policy.only_if_missing:
             return vouched
         for job in chunk:
             meta = metadata.get(job.user)
-            if job.state != "present" or job.problem is not None or meta is None or isinstance(meta, OutlookError) or not meta.etag:
+            if job.state != "present" or job.problem is not None or meta is None or isinstance(meta, OutlookError):
                 continue
-            record = self.state_file.record(job.user)
-            if record is not None and record[1] == meta.etag and record[0] == file_sha256(job.src):
+            key, record = self._record(job, meta)
+            if record is not None and self.trust.vouches(key, record, file_sha256(job.src), meta):
                 vouched.add(job.user)
         return vouched
+
+    def _record(self, job: Job, meta: Any) -> tuple[str, Any]:
+        """(key, record) of a user: under the object id when known, else (or when none is there yet) under the user key."""
+        found = owner_id(job.user, meta) or self.resolution.ids.get(job.user)
+        record = self.state_file.record(found) if found else None
+        if record is None:
+            record = self.state_file.record(job.user)
+        return found or job.user, record
 
     def _count_downloads(self, content: Mapping[str, Any], vouched: int) -> None:
         photos = [data for data in content.values() if isinstance(data, bytes)]
@@ -415,23 +465,26 @@ class BulkEngine:
             self.download_stats["photos_downloaded"] += len(photos)
             self.download_stats["bytes_downloaded"] += sum(len(data) for data in photos)
 
-    def _remember(self, job: Job, action: str, result: Mapping[str, Any], source: Any, meta: PhotoMetadata | None) -> None:
-        """What this user's outcome proves, into the state file. After a comparison that found the photo the same: the
-        source file's SHA-256 and the etag that was read with the photo. After an upload: the SHA-256 alone (the sync
-        reads nothing back, and a read could still show the old photo), so the next run compares once more and then
-        records the etag. Nothing in check mode, nothing for only_if_missing's kept photos."""
+    def _remember(self, job: Job, action: str, result: Mapping[str, Any], source: Any, current: CurrentPhoto,
+                  served_etag: str | None) -> None:
+        """What this user's outcome proves, into the state file, keyed on the object id when known. After a comparison
+        that found the photo the same: what PhotoTrust.after_comparison makes of the bytes compared and the ETag header
+        that came with them. After an upload: the source's SHA-256 alone (the sync reads nothing back, and a read could
+        still show the old photo). Nothing in check mode, nothing for only_if_missing's kept photos."""
         if self.state_file is None or self.check_mode or not source.file_sha256:
             return
         method = (result.get("comparison") or {}).get("method")
+        key, previous = self._record(job, current.metadata)
         if action == "uploaded":
-            self.state_file.remember(job.user, source.file_sha256, None)
-        elif action == "unchanged" and method in ("sha256", "pixels") and meta is not None:
-            self.state_file.remember(job.user, source.file_sha256, meta.etag)
+            self.state_file.remember(key, self.trust.after_upload(source.file_sha256), replaces=job.user)
+        elif action == "unchanged" and method in ("sha256", "pixels") and current.metadata is not None and current.data:
+            record = self.trust.after_comparison(previous, source.file_sha256, current.metadata, current.data, served_etag)
+            self.state_file.remember(key, record, replaces=job.user)
 
-    def _forget(self, job: Job) -> None:
+    def _forget(self, job: Job, meta: Any = None) -> None:
         """A removed photo, or a user that failed: no record, so nothing unproven is ever trusted."""
         if self.state_file is not None and not self.check_mode:
-            self.state_file.forget(job.user)
+            self.state_file.forget(job.user, owner_id(job.user, meta) or self.resolution.ids.get(job.user))
 
     def _warn_once(self, warning: Optional[str]) -> None:
         """A source's warning (a PNG sent as PNG) has one run-wide cause: say it once, not once per user."""
@@ -443,10 +496,10 @@ class BulkEngine:
             self._warned = True
         self.policy.warn(warning + " The same holds for every PNG source of this run.")
 
-    def _failed(self, job: Job, error: OutlookError, entry: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _failed(self, job: Job, error: OutlookError, entry: dict[str, Any] | None = None, meta: Any = None) -> dict[str, Any]:
         if stops_run(error):
             self.stop.record(error, job.user)
-        self._forget(job)
+        self._forget(job, meta)
         entry = entry or _blank_entry(job)
         # A write that happened before the failure (e.g. the read-back failed) still changed the photo.
         entry.update(action="failed", message=error.msg, changed=bool(error.details.get("changed")),

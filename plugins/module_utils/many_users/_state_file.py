@@ -4,10 +4,12 @@
 
 # PRIVATE: for use inside this collection only; the API may change without notice.
 
-"""The sync's state file: per user, the SHA-256 of the source file and the photo's @odata.mediaEtag as they were
-after the last comparison or upload. One job: check the path, load and validate the file, save it.
+"""The sync's state file: per user (keyed on the object id once it is known), what the last comparison proved. One
+job: check the path, load and validate the file, save it. Each record holds the SHA-256 of the source file, the
+photo's etag, width, height and content type, the SHA-256 of the bytes that were compared, whether the record is
+trusted yet, and when the comparison was made.
 
-What the engine trusts, and what it records, is decided in _engine; this file only keeps the records.
+What the engine trusts, and what it records, is decided in _photo_trust; this file only keeps the records.
 
 A file that cannot be used costs one warning that names the problem, never the file's content, and is then treated
 as empty: every photo is compared as without a state file. What happens to the file depends on whose it is:
@@ -15,6 +17,8 @@ as empty: every photo is compared as without a state file. What happens to the f
   wrong shape, another API or tenant, other comparison settings. It is replaced when the run ends.
 - anything else (unreadable, too large, not text, JSON of another program): state_file may name the wrong path, so
   the file is left exactly as it is and nothing is recorded. It is never overwritten.
+A file of format version 1 (collection 1.0.0) recorded etags that were never checked against the bytes compared: it
+is read as empty, without a warning (every photo is compared once), and replaced by a version 2 file.
 
 The file holds user keys, hashes and etags, never a secret. It is written atomically (a temporary file in the same
 directory, then os.replace), with mode 0600, never through a symbolic link, and never in check mode.
@@ -27,17 +31,20 @@ import os
 import re
 import tempfile
 import threading
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..common._errors import ConfigurationError
 from ..photo._files import refuse_symlink
 
 FORMAT = "o365.outlook.outlook_user_photo_sync state"
-VERSION = 1
+VERSION = 2
+# 1.0.0's version: read as no records at all, with no warning.
+UNTRUSTED_VERSIONS = (1,)
 OPTION = "state_file"
 # About 400,000 users; a larger file is not one this module wrote.
 MAX_BYTES = 64 * 1024 * 1024
 MAX_ETAG = 256
+MAX_CONTENT_TYPE = 255
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _REPLACED = ("so it is not used: every photo is compared (downloaded) this run, and the file is replaced when the "
              "run ends (not in check mode).")
@@ -47,12 +54,45 @@ _LEFT_ALONE = ("so it is not used and is left as it is (it may be another progra
 # is a damaged state file, which may be replaced; without it, the file may be anybody's.
 _OWN_BEGINNING = '{\n "format": "%s",' % FORMAT
 
-Record = Tuple[str, Optional[str]]  # (source_sha256, etag or None)
+FIELDS = frozenset(("source_sha256", "etag", "width", "height", "content_type", "served_sha256", "trusted", "compared_at"))
+
+
+class Record:
+    """What one comparison or upload proved for one user.
+
+    source_sha256: the source file's bytes on disk. etag, width, height, content_type: the photo as the service
+    described it then (None after an upload: nothing was read back). served_sha256: the bytes that were compared.
+    trusted: whether the etag is known to belong to those bytes (see _photo_trust); a record that is not trusted only
+    waits for the next download to agree with it. compared_at: Unix time of the comparison (None after an upload).
+    """
+
+    __slots__ = tuple(sorted(FIELDS))
+
+    def __init__(self, source_sha256: str, etag: Optional[str] = None, width: Optional[int] = None, height: Optional[int] = None,
+                 content_type: Optional[str] = None, served_sha256: Optional[str] = None, trusted: bool = False,
+                 compared_at: Optional[int] = None) -> None:
+        self.source_sha256 = source_sha256
+        self.etag = etag
+        self.width = width
+        self.height = height
+        self.content_type = content_type
+        self.served_sha256 = served_sha256
+        self.trusted = trusted
+        self.compared_at = compared_at
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {name: getattr(self, name) for name in FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return "Record(%r)" % self.to_dict()
 
 
 def user_key(user: str) -> str:
-    """The key of a user's record: the user as the task names it, lower-cased (Graph reads UPNs and object ids
-    case-insensitively). A user named by UPN in one run and by object id in another has two records."""
+    """The key of a record: the user's object id once it is known, else the user as the task names it; lower-cased
+    (Graph reads UPNs and object ids case-insensitively)."""
     return user.lower()
 
 
@@ -79,6 +119,10 @@ class StateFileProblem(Exception):
     def __init__(self, reason: str, own: bool = True) -> None:
         super().__init__(reason)
         self.own = own
+
+
+class OlderStateFile(Exception):
+    """A file of a version whose records are not trusted: read as empty, with no warning, and replaced."""
 
 
 def _read_text(path: str) -> Optional[str]:
@@ -115,6 +159,8 @@ def _parsed(text: str) -> Dict[str, Any]:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise StateFileProblem("is not a state file of outlook_user_photo_sync", own=False)
     version = document.get("version")
+    if version in UNTRUSTED_VERSIONS and not isinstance(version, bool):
+        raise OlderStateFile()
     if version != VERSION or isinstance(version, bool):
         raise StateFileProblem("has format version %s; this version of the module reads version %d" % (
             version if isinstance(version, int) and not isinstance(version, bool) else "(not a number)", VERSION))
@@ -124,19 +170,40 @@ def _parsed(text: str) -> Dict[str, Any]:
     return document
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _record(entry: Any) -> Record:
+    if not isinstance(entry, dict) or set(entry) != FIELDS:
+        raise StateFileProblem("is damaged (an entry does not have the fields of this version)")
+    source, etag, served = entry["source_sha256"], entry["etag"], entry["served_sha256"]
+    if not isinstance(source, str) or not _SHA256.match(source):
+        raise StateFileProblem("is damaged (an entry's source_sha256 is not a SHA-256)")
+    if served is not None and (not isinstance(served, str) or not _SHA256.match(served)):
+        raise StateFileProblem("is damaged (an entry's served_sha256 is not a SHA-256 or null)")
+    if etag is not None and (not isinstance(etag, str) or not etag or len(etag) > MAX_ETAG):
+        raise StateFileProblem("is damaged (an entry's etag is not a string or null)")
+    for side in ("width", "height"):
+        if entry[side] is not None and (not _is_int(entry[side]) or not 0 < entry[side] < 2 ** 31):
+            raise StateFileProblem("is damaged (an entry's %s is not a positive integer or null)" % side)
+    content_type = entry["content_type"]
+    if content_type is not None and (not isinstance(content_type, str) or len(content_type) > MAX_CONTENT_TYPE):
+        raise StateFileProblem("is damaged (an entry's content_type is not a string or null)")
+    if not isinstance(entry["trusted"], bool):
+        raise StateFileProblem("is damaged (an entry's trusted is not true or false)")
+    compared_at = entry["compared_at"]
+    if compared_at is not None and (not _is_int(compared_at) or not 0 <= compared_at < 2 ** 40):
+        raise StateFileProblem("is damaged (an entry's compared_at is not a time or null)")
+    return Record(source, etag, entry["width"], entry["height"], content_type, served, entry["trusted"], compared_at)
+
+
 def _records(users: Mapping[str, Any]) -> Dict[str, Record]:
     records = {}
     for key, entry in users.items():
         if not key or key != user_key(key):
             raise StateFileProblem("is damaged (a user key is empty or not lower-case)")
-        if not isinstance(entry, dict) or set(entry) != {"source_sha256", "etag"}:
-            raise StateFileProblem("is damaged (an entry is not {source_sha256, etag})")
-        source, etag = entry["source_sha256"], entry["etag"]
-        if not isinstance(source, str) or not _SHA256.match(source):
-            raise StateFileProblem("is damaged (an entry's source_sha256 is not a SHA-256)")
-        if etag is not None and (not isinstance(etag, str) or not etag or len(etag) > MAX_ETAG):
-            raise StateFileProblem("is damaged (an entry's etag is not a string or null)")
-        records[key] = (source, etag)
+        records[key] = _record(entry)
     return records
 
 
@@ -176,6 +243,8 @@ class StateFile:
             if document["settings"] != json.loads(json.dumps(state.settings)):
                 raise StateFileProblem("was written with other comparison settings (compare, pixel_tolerance or convert "
                                        "differ), so its records prove nothing now")
+        except OlderStateFile:
+            return state
         except StateFileProblem as problem:
             warn("state_file %s %s, %s" % (path, problem, _REPLACED if problem.own else _LEFT_ALONE))
             state.replaceable = problem.own
@@ -187,27 +256,35 @@ class StateFile:
         with self._lock:
             return len(self._records)
 
-    def record(self, user: str) -> Optional[Record]:
-        """(source_sha256, etag or None) as last recorded for user, or None."""
+    def record(self, key: str) -> Optional[Record]:
+        """The record under key (an object id or a user key), or None."""
         with self._lock:
-            return self._records.get(user_key(user))
+            return self._records.get(user_key(key))
 
-    def remember(self, user: str, source_sha256: str, etag: Optional[str]) -> None:
-        """Records what this run proved: the photo showed (or was set to) the source with this SHA-256; etag None
-        when it is not known (after an upload: the next run compares once and records it)."""
-        if not _SHA256.match(source_sha256 or ""):
+    def remember(self, key: str, record: Record, replaces: Optional[str] = None) -> None:
+        """Keeps record under key; replaces: a key the same user's record had before (its user key, once the object id
+        is known), dropped so that one user never has two records."""
+        if not _SHA256.match(record.source_sha256 or ""):
             raise ValueError("source_sha256 must be a SHA-256 in hex")
-        etag = etag if etag and len(etag) <= MAX_ETAG else None
+        if record.etag is not None and (not record.etag or len(record.etag) > MAX_ETAG):
+            record.etag, record.trusted = None, False
+        if record.content_type is not None and len(record.content_type) > MAX_CONTENT_TYPE:
+            record.content_type, record.trusted = None, False
         with self._lock:
-            self._records[user_key(user)] = (source_sha256, etag)
+            if replaces is not None and user_key(replaces) != user_key(key):
+                self._records.pop(user_key(replaces), None)
+            self._records[user_key(key)] = record
 
-    def forget(self, user: str) -> None:
+    def forget(self, *keys: Optional[str]) -> None:
+        """Drops the records under these keys (the user key and the object id of one user; None is skipped)."""
         with self._lock:
-            self._records.pop(user_key(user), None)
+            for key in keys:
+                if key:
+                    self._records.pop(user_key(key), None)
 
     def document(self) -> Dict[str, Any]:
         with self._lock:
-            users = {key: dict(source_sha256=source, etag=etag) for key, (source, etag) in self._records.items()}
+            users = {key: record.to_dict() for key, record in self._records.items()}
         return dict(format=FORMAT, version=VERSION, identity=self.identity, settings=self.settings, users=users)
 
     def save(self, warn: Callable[[str], None]) -> bool:

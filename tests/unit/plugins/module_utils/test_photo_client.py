@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError, GraphError, MalformedAnswerError
@@ -225,3 +227,59 @@ def test_outlook_v2_lists_no_users_and_no_sizes(outlook):
         list(outlook.list_users())
     with pytest.raises(ConfigurationError, match="Photo sizes need api=graph"):
         outlook.get_sizes_many(["a"])
+
+
+@pytest.mark.parametrize("odata_id, owner", [
+    ("https://graph.microsoft.com/v1.0/users('6E3B0CF5-7A54-4A3F-9D3E-1C2B3A4D5E6F@1717622f-1d94-4d0c-9d74-709fad664b77')/photo",
+     "6e3b0cf5-7a54-4a3f-9d3e-1c2b3a4d5e6f"),                      # the docs' form: <object id>@<tenant id>
+    ("https://graph.microsoft.com/v1.0/users('6e3b0cf5-7a54-4a3f-9d3e-1c2b3a4d5e6f')/photo", "6e3b0cf5-7a54-4a3f-9d3e-1c2b3a4d5e6f"),
+    ("https://outlook.office.com/api/v2.0/Users('6e3b0cf5-7a54-4a3f-9d3e-1c2b3a4d5e6f@x')/photo", "6e3b0cf5-7a54-4a3f-9d3e-1c2b3a4d5e6f"),
+    ("https://graph.microsoft.com/v1.0/users('adele@contoso.com')/photo", None),   # a UPN is no object id: never guessed
+    ("https://graph.microsoft.com/v1.0/users('6e3b0cf5')/photo", None),
+    (42, None),
+    ("x" * 5000, None),
+    (None, None),
+])
+def test_metadata_names_its_owner_from_odata_id(adapter, graph, odata_id, owner):
+    body = dict(GRAPH_META)
+    if odata_id is not None:
+        body["@odata.id"] = odata_id
+    adapter.expect("GET", "/users/a/photo", Reply(200, json_body=body))
+    assert graph.get_metadata("a").owner_id == owner
+
+
+def batch_answer(*responses):
+    return Reply(200, json_body={"responses": list(responses)})
+
+
+def test_read_content_many_keeps_the_etag_header_of_each_answer(adapter, graph):
+    import base64
+    adapter.expect("POST", "/$batch", batch_answer(
+        {"id": "0", "status": 200, "headers": {"ETag": "\"AB12CD34\"", "Content-Type": "image/jpeg"}, "body": base64.b64encode(b"one").decode()},
+        {"id": "1", "status": 200, "headers": {"Content-Type": "image/jpeg"}, "body": base64.b64encode(b"two").decode()},
+        {"id": "2", "status": 404, "body": {"error": {"code": "ImageNotFound", "message": "x"}}, "headers": {"ETag": "\"FF\""}}))
+    adapter.expect("GET", "/users/c/photo/$value", graph_error(404, "ImageNotFound"))
+    content, etags = graph.read_content_many(["a", "b", "c"])
+    assert content["a"] == b"one" and content["b"] == b"two"
+    assert etags == {"a": "AB12CD34"}   # only an answer that carried bytes and an ETag
+
+
+def test_get_content_keeps_the_etag_header_when_asked(adapter, graph):
+    adapter.expect("GET", "/users/a/photo/$value", Reply(200, content=b"jpeg", headers={"ETag": "W/\"AB12\""}))
+    etags = {}
+    assert graph.get_content("a", etags) == b"jpeg" and etags == {"a": "AB12"}
+
+
+def test_object_ids_many(adapter, graph):
+    adapter.expect("POST", "/$batch", batch_answer(
+        {"id": "0", "status": 200, "body": {"id": "6E3B0CF5-7A54-4A3F-9D3E-1C2B3A4D5E6F"}},
+        {"id": "1", "status": 404, "body": {"error": {"code": "Request_ResourceNotFound", "message": "x"}}},
+        {"id": "2", "status": 200, "body": {"id": "not-a-guid"}},
+        {"id": "3", "status": 403, "body": {"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges"}}}))
+    found = graph.get_object_ids_many(["adele@x", "ghost@x", "odd@x", "denied@x"])
+    assert found["adele@x"] == "6e3b0cf5-7a54-4a3f-9d3e-1c2b3a4d5e6f"
+    assert isinstance(found["ghost@x"], UserNotFoundError) and found["odd@x"] is None
+    assert isinstance(found["denied@x"], GraphError) and found["denied@x"].status == 403
+    body = adapter.sent[-1]["body"]
+    items = json.loads(body.decode() if isinstance(body, bytes) else body)["requests"]
+    assert [item["url"] for item in items][:2] == ["/users/adele%40x?$select=id", "/users/ghost%40x?$select=id"]

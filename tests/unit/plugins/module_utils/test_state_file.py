@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
 from ansible_collections.o365.outlook.plugins.module_utils.many_users import _state_file
-from ansible_collections.o365.outlook.plugins.module_utils.many_users._state_file import FORMAT, VERSION, StateFile, check_path
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._state_file import FORMAT, VERSION, Record, StateFile, check_path
 
 IDENTITY = dict(api_url="https://graph.microsoft.com/v1.0", tenant="contoso.onmicrosoft.com")
 SETTINGS = dict(compare="auto", pixel_tolerance=4.0, convert=True)
@@ -23,9 +23,16 @@ def load(path, warnings, identity=None, settings=None, check_mode=False):
     return StateFile.load(str(path), identity or IDENTITY, settings or SETTINGS, warnings.append, check_mode=check_mode)
 
 
+def entry(source_sha256, etag=None, **fields):
+    """A record as the file holds it (format version 2)."""
+    found = Record(source_sha256, etag).to_dict()
+    found.update(fields)
+    return found
+
+
 def document(users=None, **changes):
     doc = dict(format=FORMAT, version=VERSION, identity=dict(IDENTITY), settings=dict(SETTINGS),
-               users=users if users is not None else {"a@x": dict(source_sha256=SHA_A, etag="E1")})
+               users=users if users is not None else {"a@x": entry(SHA_A, "E1")})
     doc.update(changes)
     return doc
 
@@ -46,29 +53,31 @@ def test_missing_and_empty_files_hold_nothing_and_say_nothing(tmp_path):
 
 
 def test_round_trip_keeps_records_of_users_not_in_the_run(tmp_path):
-    users = {"a@x": dict(source_sha256=SHA_A, etag="E1"), "b@x": dict(source_sha256=SHA_B, etag=None)}
+    users = {"a@x": entry(SHA_A, "E1"), "b@x": entry(SHA_B, None)}
     path = write(tmp_path / "state.json", document(users))
     warnings = []
     state = load(path, warnings)
     assert warnings == []
-    assert state.record("a@x") == (SHA_A, "E1") and state.record("b@x") == (SHA_B, None)
-    state.remember("C@X", SHA_C, "E3")   # a user this run names, in another case
+    assert state.record("a@x") == Record(SHA_A, "E1") and state.record("b@x") == Record(SHA_B, None)
+    state.remember("C@X", Record(SHA_C, "E3"))   # a user this run names, in another case
     state.forget("A@x")                  # removed or failed in this run
     assert state.save(warnings.append) is True
     again = load(path, warnings)
     assert warnings == []
     assert again.record("a@x") is None
-    assert again.record("b@x") == (SHA_B, None)   # not in this run: kept
-    assert again.record("c@x") == (SHA_C, "E3") and again.record("c@X") == (SHA_C, "E3")
+    assert again.record("b@x") == Record(SHA_B, None)   # not in this run: kept
+    assert again.record("c@x") == Record(SHA_C, "E3") and again.record("c@X") == Record(SHA_C, "E3")
 
 
 def test_saved_file_shape(tmp_path):
     state = StateFile(str(tmp_path / "s.json"), IDENTITY, SETTINGS)
-    state.remember("Adele@Contoso.com", SHA_A, "BA09D118")
+    state.remember("Adele@Contoso.com", Record(SHA_A, "BA09D118"))
     state.save(pytest.fail)
     saved = json.loads((tmp_path / "s.json").read_text())
-    assert saved == dict(format=FORMAT, version=1, identity=IDENTITY, settings=SETTINGS,
-                         users={"adele@contoso.com": dict(source_sha256=SHA_A, etag="BA09D118")})
+    assert saved == dict(format=FORMAT, version=2, identity=IDENTITY, settings=SETTINGS,
+                         users={"adele@contoso.com": dict(source_sha256=SHA_A, etag="BA09D118", width=None, height=None,
+                                                          content_type=None, served_sha256=None, trusted=False,
+                                                          compared_at=None)})
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -78,20 +87,31 @@ def test_saved_file_shape(tmp_path):
     (b"\xff\xfe" + MARKER.encode(), "is not UTF-8 text"),
     ([MARKER], "is not a state file of outlook_user_photo_sync"),
     (dict(format=MARKER, version=1), "is not a state file of outlook_user_photo_sync"),
-    (document(version=2), "has format version 2; this version of the module reads version 1"),
+    (document(version=3), "has format version 3; this version of the module reads version 2"),
+    (document(version=0), "has format version 0; this version of the module reads version 2"),
     (document(version="1"), "has format version (not a number)"),
     (document(version=True), "has format version (not a number)"),
     (document(users=[MARKER]), "is damaged (users is not an object)"),
     (document(identity=None), "is damaged (identity is not an object)"),
-    (document({"a@x": dict(source_sha256=SHA_A)}), "an entry is not {source_sha256, etag}"),
-    (document({"a@x": dict(source_sha256=SHA_A, etag="E", extra=MARKER)}), "an entry is not {source_sha256, etag}"),
-    (document({"a@x": MARKER}), "an entry is not {source_sha256, etag}"),
-    (document({"a@x": dict(source_sha256=MARKER, etag="E")}), "source_sha256 is not a SHA-256"),
-    (document({"a@x": dict(source_sha256=SHA_A.upper(), etag="E")}), "source_sha256 is not a SHA-256"),
-    (document({"a@x": dict(source_sha256=SHA_A, etag=7)}), "etag is not a string or null"),
-    (document({"a@x": dict(source_sha256=SHA_A, etag="")}), "etag is not a string or null"),
-    (document({"A@x": dict(source_sha256=SHA_A, etag="E")}), "a user key is empty or not lower-case"),
-    (document({"": dict(source_sha256=SHA_A, etag="E")}), "a user key is empty or not lower-case"),
+    (document({"a@x": dict(source_sha256=SHA_A)}), "an entry does not have the fields of this version"),
+    (document({"a@x": dict(source_sha256=SHA_A, etag="E")}), "an entry does not have the fields of this version"),
+    (document({"a@x": dict(entry(SHA_A, "E"), extra=MARKER)}), "an entry does not have the fields of this version"),
+    (document({"a@x": MARKER}), "an entry does not have the fields of this version"),
+    (document({"a@x": entry(SHA_A, "E", served_sha256=MARKER)}), "served_sha256 is not a SHA-256 or null"),
+    (document({"a@x": entry(SHA_A, "E", width=0)}), "width is not a positive integer or null"),
+    (document({"a@x": entry(SHA_A, "E", height=True)}), "height is not a positive integer or null"),
+    (document({"a@x": entry(SHA_A, "E", width=float("nan"))}), "width is not a positive integer or null"),
+    (document({"a@x": entry(SHA_A, "E", content_type=7)}), "content_type is not a string or null"),
+    (document({"a@x": entry(SHA_A, "E", trusted="yes")}), "trusted is not true or false"),
+    (document({"a@x": entry(SHA_A, "E", trusted=1)}), "trusted is not true or false"),
+    (document({"a@x": entry(SHA_A, "E", compared_at=-1)}), "compared_at is not a time or null"),
+    (document({"a@x": entry(SHA_A, "E", compared_at=1.5)}), "compared_at is not a time or null"),
+    (document({"a@x": entry(MARKER, "E")}), "source_sha256 is not a SHA-256"),
+    (document({"a@x": entry(SHA_A.upper(), "E")}), "source_sha256 is not a SHA-256"),
+    (document({"a@x": entry(SHA_A, 7)}), "etag is not a string or null"),
+    (document({"a@x": entry(SHA_A, "")}), "etag is not a string or null"),
+    (document({"A@x": entry(SHA_A, "E")}), "a user key is empty or not lower-case"),
+    (document({"": entry(SHA_A, "E")}), "a user key is empty or not lower-case"),
 ])
 def test_damaged_file_warns_once_without_its_content_and_holds_nothing(tmp_path, content, problem):
     path = tmp_path / "state.json"
@@ -115,8 +135,8 @@ def saved_text(doc):
 
 @pytest.mark.parametrize("content", [
     saved_text(document())[:60],                     # cut off (a full disk, a copy interrupted)
-    saved_text(document(version=2)),                 # another version of the module
-    saved_text(document({"a@x": dict(source_sha256=MARKER, etag="E")})),
+    saved_text(document(version=3)),                 # a later version of the module
+    saved_text(document({"a@x": entry(MARKER, "E")})),
     saved_text(document(identity=dict(IDENTITY, tenant="fabrikam.onmicrosoft.com"))),
 ])
 def test_an_unusable_file_this_module_wrote_is_replaced_at_the_end_of_the_run(tmp_path, content):
@@ -124,9 +144,9 @@ def test_an_unusable_file_this_module_wrote_is_replaced_at_the_end_of_the_run(tm
     warnings = []
     state = load(path, warnings)
     assert len(warnings) == 1 and "the file is replaced when the run ends" in warnings[0]
-    state.remember("b@x", SHA_A, None)
+    state.remember("b@x", Record(SHA_A, None))
     assert state.save(warnings.append) is True
-    assert load(path, []).record("b@x") == (SHA_A, None)
+    assert load(path, []).record("b@x") == Record(SHA_A, None)
     assert MARKER not in path.read_text()
 
 
@@ -150,7 +170,7 @@ def test_a_file_this_module_did_not_write_is_never_overwritten(tmp_path, content
     assert len(state) == 0
     assert len(warnings) == 1 and "is left as it is" in warnings[0] and "every photo is compared" in warnings[0]
     assert MARKER not in warnings[0]
-    state.remember("a@x", SHA_A, "E1")
+    state.remember("a@x", Record(SHA_A, "E1"))
     assert state.save(warnings.append) is False
     assert path.read_bytes() == before and len(warnings) == 1
     assert os.listdir(str(tmp_path)) == ["state.json"]  # no temporary file left beside it
@@ -160,14 +180,14 @@ def test_a_file_too_large_to_be_a_state_file_is_never_overwritten(tmp_path, monk
     monkeypatch.setattr(_state_file, "MAX_BYTES", 100)
     path = write(tmp_path / "state.json", "x" * 101)
     state = load(path, [])
-    state.remember("a@x", SHA_A, None)
+    state.remember("a@x", Record(SHA_A, None))
     assert state.save(pytest.fail) is False
     assert path.read_text() == "x" * 101
 
 
 def test_too_large_a_file_is_not_read(tmp_path, monkeypatch):
     monkeypatch.setattr(_state_file, "MAX_BYTES", 100)
-    path = write(tmp_path / "state.json", document({"u%03d@x" % n: dict(source_sha256=SHA_A, etag="E") for n in range(5)}))
+    path = write(tmp_path / "state.json", document({"u%03d@x" % n: entry(SHA_A, "E") for n in range(5)}))
     warnings = []
     assert len(load(path, warnings)) == 0
     assert "is larger than 100 bytes" in warnings[0]
@@ -218,7 +238,7 @@ def test_saved_with_mode_0600_whatever_was_there(tmp_path):
     old_umask = os.umask(0)
     try:
         state = load(path, [])
-        state.remember("b@x", SHA_B, "E2")
+        state.remember("b@x", Record(SHA_B, "E2"))
         assert state.save(pytest.fail) is True
     finally:
         os.umask(old_umask)
@@ -238,10 +258,10 @@ def test_saved_atomically_through_a_file_in_the_same_directory(tmp_path, monkeyp
         real_replace(source, target)
     monkeypatch.setattr(_state_file.os, "replace", watching_replace)
     state = load(path, [])
-    state.remember("b@x", SHA_B, "E2")
+    state.remember("b@x", Record(SHA_B, "E2"))
     state.save(pytest.fail)
     assert replaced == [(str(tmp_path), str(path), before, 0o600)]
-    assert load(path, []).record("b@x") == (SHA_B, "E2")
+    assert load(path, []).record("b@x") == Record(SHA_B, "E2")
 
 
 def test_a_failed_write_leaves_the_old_file_whole_and_warns(tmp_path, monkeypatch):
@@ -252,7 +272,7 @@ def test_a_failed_write_leaves_the_old_file_whole_and_warns(tmp_path, monkeypatc
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(_state_file.os, "replace", failing_replace)
     state = load(path, [])
-    state.remember("b@x", SHA_B, "E2")
+    state.remember("b@x", Record(SHA_B, "E2"))
     warnings = []
     assert state.save(warnings.append) is False
     assert path.read_text() == before
@@ -266,8 +286,8 @@ def test_check_mode_reads_but_never_writes(tmp_path):
     before = path.read_bytes()
     mtime = os.stat(path).st_mtime_ns
     state = load(path, [], check_mode=True)
-    assert state.record("a@x") == (SHA_A, "E1")   # check mode uses the records
-    state.remember("b@x", SHA_B, "E2")
+    assert state.record("a@x") == Record(SHA_A, "E1")   # check mode uses the records
+    state.remember("b@x", Record(SHA_B, "E2"))
     assert state.save(pytest.fail) is False
     assert path.read_bytes() == before and os.stat(path).st_mtime_ns == mtime
     new = tmp_path / "new.json"
@@ -286,7 +306,7 @@ def test_never_written_through_a_symbolic_link(tmp_path):
     warnings = []
     state = load(link, warnings)
     assert len(state) == 0 and "cannot be read" in warnings[0] and "is left as it is" in warnings[0]
-    state.remember("a@x", SHA_A, None)
+    state.remember("a@x", Record(SHA_A, None))
     assert state.save(warnings.append) is False
     assert target.read_text() == "precious" and link.is_symlink()
     # Had it appeared during the run, after the file was read: not written through when saved.
@@ -295,7 +315,7 @@ def test_never_written_through_a_symbolic_link(tmp_path):
     state = load(link, warnings)
     assert warnings == []
     link.symlink_to(target)
-    state.remember("a@x", SHA_A, None)
+    state.remember("a@x", Record(SHA_A, None))
     assert state.save(warnings.append) is False
     assert len(warnings) == 1 and "is a symbolic link" in warnings[0]
     assert target.read_text() == "precious" and link.is_symlink()
@@ -315,6 +335,32 @@ def test_path_checks_before_any_request(tmp_path, monkeypatch):
 def test_only_hashes_and_etags_are_recorded(tmp_path):
     state = StateFile(str(tmp_path / "s.json"), IDENTITY, SETTINGS)
     with pytest.raises(ValueError):
-        state.remember("a@x", "not-a-hash", "E")
-    state.remember("a@x", SHA_A, "x" * 1000)   # no etag is that long: not recorded as one
-    assert state.record("a@x") == (SHA_A, None)
+        state.remember("a@x", Record("not-a-hash", "E"))
+    state.remember("a@x", Record(SHA_A, "x" * 1000))   # no etag is that long: not recorded as one
+    assert state.record("a@x") == Record(SHA_A, None)
+
+
+def test_a_version_1_file_is_read_as_untrusted_without_a_warning_and_replaced(tmp_path):
+    """1.0.0's records paired etags with bytes that were never checked against them (issue 17): none is used, nobody is
+    warned (one run compares every photo), and the file becomes a version 2 file at the end of the run."""
+    v1 = dict(format=FORMAT, version=1, identity=dict(IDENTITY), settings=dict(SETTINGS),
+              users={"a@x": dict(source_sha256=SHA_A, etag="E1"), "b@x": dict(source_sha256=SHA_B, etag=None)})
+    path = write(tmp_path / "state.json", saved_text(v1))
+    warnings = []
+    state = load(path, warnings)
+    assert warnings == [] and len(state) == 0 and state.record("a@x") is None and state.replaceable
+    state.remember("c@x", Record(SHA_C, "E3", 48, 48, "image/jpeg", SHA_A, True, 1_800_000_000))
+    assert state.save(warnings.append) is True
+    saved = json.loads(path.read_text())
+    assert saved["version"] == 2 and list(saved["users"]) == ["c@x"]
+    assert load(path, warnings).record("c@x") == Record(SHA_C, "E3", 48, 48, "image/jpeg", SHA_A, True, 1_800_000_000)
+    assert warnings == []
+
+
+def test_a_record_under_the_object_id_replaces_the_one_under_the_user_key(tmp_path):
+    state = StateFile(str(tmp_path / "s.json"), IDENTITY, SETTINGS)
+    state.remember("Adele@X", Record(SHA_A))
+    state.remember("6e3b0cf5-7a54-4a3f-9d3e-1c2b3a4d5e6f", Record(SHA_B, "E"), replaces="Adele@X")
+    assert state.record("adele@x") is None and state.record("6E3B0CF5-7A54-4A3F-9D3E-1C2B3A4D5E6F") == Record(SHA_B, "E")
+    state.forget("adele@x", None, "6e3b0cf5-7a54-4a3f-9d3e-1c2b3a4d5e6f")
+    assert len(state) == 0

@@ -49,7 +49,9 @@ def setup(tmp_path):
     return tenant, photos, str(tmp_path / "state.json")
 
 
-def test_second_run_downloads_nothing_and_says_so(monkeypatch, capfd, setup):
+def test_third_run_downloads_nothing_and_says_so(monkeypatch, capfd, setup):
+    """Without ETag headers a record is trusted once two runs' downloads agree (issue 17); the run after them
+    downloads nothing."""
     tenant, photos, path = setup
     first = sync(monkeypatch, capfd, tenant, photos=photos, state_file=path)
     assert first["stats"]["photos_downloaded"] == 30 and first["stats"]["state_file_hits"] == 0
@@ -60,6 +62,12 @@ def test_second_run_downloads_nothing_and_says_so(monkeypatch, capfd, setup):
     assert saved["settings"] == dict(compare="auto", pixel_tolerance=4.0, convert=True)
     assert len(saved["users"]) == 30
     assert TOKEN not in open(path, encoding="utf-8").read()
+    assert saved["version"] == 2 and not any(record["trusted"] for record in saved["users"].values())
+
+    again = sync(monkeypatch, capfd, tenant, photos=photos, state_file=path)
+    assert again["stats"]["photos_downloaded"] == 30 and again["changed"] is False
+    saved = json.loads(open(path, encoding="utf-8").read())
+    assert all(record["trusted"] for record in saved["users"].values())
 
     tenant.calls.clear()
     second = sync(monkeypatch, capfd, tenant, photos=photos, state_file=path, results="changed")
@@ -92,3 +100,17 @@ def test_without_state_file_downloads_are_counted(monkeypatch, capfd, setup):
     tenant, photos, _path = setup
     result = sync(monkeypatch, capfd, tenant, photos=photos)
     assert result["stats"]["photos_downloaded"] == 30 and result["stats"]["state_file_hits"] == 0
+
+
+def test_state_file_max_age_0_downloads_every_photo(monkeypatch, capfd, setup):
+    tenant, photos, path = setup
+    for _night in range(3):
+        result = sync(monkeypatch, capfd, tenant, photos=photos, state_file=path, state_file_max_age=0)
+        assert result["stats"]["photos_downloaded"] == 30 and result["stats"]["state_file_hits"] == 0
+
+
+def test_a_negative_state_file_max_age_is_refused_before_any_request(monkeypatch, capfd, setup):
+    tenant, photos, path = setup
+    result = sync(monkeypatch, capfd, tenant, photos=photos, state_file=path, state_file_max_age=-1)
+    assert result["failed"] is True and "state_file_max_age must be 0" in result["msg"]
+    assert tenant.calls == []
