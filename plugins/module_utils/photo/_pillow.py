@@ -11,6 +11,8 @@ before any pixel is decoded (PIL.Image.MAX_IMAGE_PIXELS is left alone), the whol
 an error even when PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set, and every exception Pillow can raise for broken
 or hostile input turned into UndecodableImage. Several threads may decode at once. header_size() reads a file's
 declared size without decoding it (what the many-user run's pixel budget needs before a decode).
+flatten_on_white() is the one way a decoded image becomes RGB (the conversion to JPEG and both sides of the pixel
+comparison), so that every Pillow mode shows the same picture whichever side it is on.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import io
 import threading
 import traceback
 from types import ModuleType
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from ..common._errors import MissingLibraryError
 
@@ -152,14 +154,15 @@ def decode_image(data: bytes, max_pixels: int, reduce: bool = False) -> Image:
     return image
 
 
-def header_size(path: str) -> tuple[int, int] | None:
-    """(width, height) as the header of the file at path declares them, or None without Pillow or when Pillow cannot
-    tell. Image.open reads only the header (the pixels wait for load()), so this costs a few reads of the file."""
+def header_size(source: str | BinaryIO) -> tuple[int, int] | None:
+    """(width, height) as the header of the file (a path, or a file opened for reading, which stays open) declares
+    them, or None without Pillow or when Pillow cannot tell. Image.open reads only the header (the pixels wait for
+    load()), so this costs a few reads of the file."""
     image_module = load_pillow(required=None)
     if image_module is None:
         return None
     try:
-        with image_module.open(path, formats=DECODE_FORMATS) as image:
+        with image_module.open(source, formats=DECODE_FORMATS) as image:
             return image.size
     except Exception:  # pylint: disable=broad-except
         # Not an image, a bomb past Pillow's own guard, a file that went away: the decode itself will say why.
@@ -168,6 +171,8 @@ def header_size(path: str) -> tuple[int, int] | None:
 
 def flatten_on_white(image: Image) -> Image:
     """The image as RGB, transparent areas white (how mail clients show them), for any Pillow mode."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;"):
+        return _grey_on_white(image)
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         if image.mode == "La":
             image = image.convert("LA")  # Pillow has no La -> RGBA conversion
@@ -175,4 +180,42 @@ def flatten_on_white(image: Image) -> Image:
         background = load_pillow().new("RGBA", image.size, _WHITE)
         background.alpha_composite(image)
         image = background
+    if image.mode == "LAB":
+        return _lab_to_rgb(image)
     return image.convert("RGB")
+
+
+def _grey_on_white(image: Image) -> Image:
+    """An I, I;16* or F image as RGB. Pillow's own conversion clips these to 0..255, so a 16-bit picture became
+    nearly all white."""
+    image_module = load_pillow()
+    if image.mode == "F":
+        return image.convert("L").convert("RGB")  # floats are read as 8-bit levels, clipped to 0..255
+    wide = image.convert("I")
+    low, high = wide.getextrema()
+    # Stretched over the levels the pixels use, not the container's range: a 12-bit scan stored in 16 bits
+    # (0..4095) would be nearly black. A flat image has no range; it keeps its level on the 16-bit scale.
+    scale = 255.0 / (high - low) if high > low else 255.0 / 65535
+    offset = 0.5 - (low * scale if high > low else 0.0)  # point() truncates: round instead
+    grey = wide.point(lambda v: v * scale + offset).convert("L")  # I images take only linear maps; L clips
+    level = image.info.get("transparency")
+    if isinstance(level, int):
+        # A PNG tRNS grey level: pixels of exactly that level are transparent, so shown white.
+        from PIL import ImageChops  # pylint: disable=import-outside-toplevel
+        above = wide.point(lambda v: v + -level).convert("L")
+        below = wide.point(lambda v: v * -1 + level).convert("L")
+        opaque = ImageChops.lighter(above, below).point(lambda v: 255 if v else 0)
+        white = image_module.new("L", grey.size, 255)
+        white.paste(grey, mask=opaque)
+        grey = white
+    return grey.convert("RGB")
+
+
+def _lab_to_rgb(image: Image) -> Image:
+    try:
+        return image.convert("RGB")
+    except ValueError:
+        # Pillow before 9.3 has no LAB -> RGB conversion: the littleCMS transform newer ones use.
+        from PIL import ImageCms  # pylint: disable=import-outside-toplevel
+        transform = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
+        return ImageCms.applyTransform(image, transform)
