@@ -35,6 +35,8 @@ options:
   src:
     description:
       - Path of the image on the host that runs the module. A JPEG of at most 4 MB is sent as it is.
+      - It must be a regular file. A symbolic link is refused, not followed, so that a link cannot make the module upload
+        another file than the one named (directories above the file may be links).
       - The service documents only JPEG (C(image/jpeg)). With O(convert=true) and Pillow installed, a PNG is converted
         to JPEG (transparency on white; the same file always gives the same bytes), GIF, BMP, WebP and TIFF images
         are converted to JPEG, and larger images are scaled down until they fit 4 MB.

@@ -41,7 +41,10 @@ options:
         type: str
         required: true
       src:
-        description: Path of the image on the host that runs the module; required with O(photos[].state=present).
+        description:
+          - Path of the image on the host that runs the module; required with O(photos[].state=present).
+          - It must be a regular file. A symbolic link is refused, not followed (directories above the file may be
+            links). It is checked as O(src_dir) describes.
         type: path
       state:
         description: V(present) sets the photo, V(absent) removes it.
@@ -51,22 +54,33 @@ options:
   src_dir:
     description:
       - Directory of images on the host that runs the module. Each regular file whose name matches O(file_pattern)
-        sets the photo of the user it names. Hidden files are ignored; other files are listed in RV(unmatched_files).
-      - Each image is checked whole before that user's request is sent, as O(o365.outlook.outlook_user_photo#module:src)
-        describes (at most 50 million pixels, complete JPEG or PNG structure, a full decode with Pillow); an image
-        that fails the check fails that user only.
+        sets the photo of the user it names. Other regular files are listed in RV(unmatched_files).
+      - Symbolic links in it are never followed, wherever they point (a link could make the module upload any file the
+        host can read). Links, dangling or not, subdirectories, FIFOs, sockets and devices are listed with the reason in
+        RV(skipped_files). Entries whose name starts with a dot are ignored and listed nowhere. The directory itself
+        may be a link.
+      - Each source is checked when the task starts, before any request. It must still be a regular file, readable,
+        not empty and at most 256 MB, and start like an image this module takes (JPEG or PNG, or with O(convert) a GIF,
+        BMP, WebP or TIFF). A PNG's header must declare at most 50 million pixels. A user whose source fails fails with
+        that message, and no request is sent for that user.
+      - Each image is then checked whole before it is compared or uploaded, as
+        O(o365.outlook.outlook_user_photo#module:src) describes (at most 50 million pixels, complete JPEG or PNG
+        structure, a full decode with Pillow); an image that fails the check fails that user only.
     type: path
   file_pattern:
     description:
       - Python regular expression, matched case-insensitively against each file name in O(src_dir), with a named
         group C(user) that captures the user.
       - The default maps C(adele.vance@contoso.com.jpg), C(.jpeg) and C(.png) files to the user C(adele.vance@contoso.com).
+      - Only regular files are matched; the entries O(src_dir) skips are listed in RV(skipped_files) whatever their name.
     type: str
     default: '^(?P<user>.+)\.(jpe?g|png)$'
   user_domain:
     description:
       - Domain appended as C(@domain) to a user captured from a file name that has no C(@), so that files named
         C(adele.vance.jpg) can be used.
+      - V(contoso.com) and V(@contoso.com) mean the same. A value with nothing after the C(@), with white space or with a
+        second C(@) fails the task before any request.
     type: str
   absent_users:
     description:
@@ -170,7 +184,7 @@ options:
       - The re-checks are spread over the days by a hash of the user's key, so that about one user in
         O(state_file_max_age) is downloaded each night rather than everyone on the same night. No record is compared
         again before it is a day old.
-      - V(0) trusts no record: every photo is compared on every run, and the file still records the comparisons.
+      - V(0) trusts no record. Every photo is compared on every run, and the file still records the comparisons.
     type: int
     default: 7
     version_added: 1.1.0
@@ -192,7 +206,10 @@ attributes:
 notes:
   - The same permissions as M(o365.outlook.outlook_user_photo) (C(ProfilePhoto.ReadWrite.All)).
   - A user named twice (in O(photos), by two files, or also in O(absent_users)) fails with a message naming both
-    sources; nothing is guessed.
+    sources; nothing is guessed. That includes one user named by UPN and by object id. When a task names users in both
+    forms, the UPNs are resolved to object ids before any photo is written, from the photo metadata or with
+    C(GET /users/{key}?$select=id), which needs C(User.ReadBasic.All). When an id cannot be had, the task warns once
+    and takes those users as named.
   - Reported dimensions after an upload are those of the uploaded image; the service may store another size.
   - A user to remove who no longer exists is reported as V(skipped), not as a failure, so a scheduled job
     does not keep failing once a leaver's account is deleted.
@@ -318,6 +335,25 @@ unmatched_files:
   returned: always
   type: list
   elements: str
+skipped_files:
+  description:
+    - Entries of O(src_dir) that are not regular files, so not used whatever their name, each with its name and the
+      reason. A symbolic link is never followed, so where it points is not looked at.
+    - Entries whose name starts with a dot are ignored and not listed.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The entry's name in O(src_dir).
+      type: str
+    reason:
+      description:
+        - V(symbolic link), V(directory), or V(not a regular file) followed by what it is, such as
+          V(not a regular file (FIFO\)), V(not a regular file (socket\)) or V(not a regular file (character device\)).
+      type: str
+  sample: [{name: adele.vance@contoso.com.jpg, reason: symbolic link}, {name: archive, reason: directory}]
+  version_added: 1.1.0
 stats:
   description: Work done against the API.
   returned: always
@@ -364,14 +400,14 @@ stats:
       version_added: 1.0.0
 """
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
 from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import REMOVE_PHOTO, PhotoClient, require_capabilities
-from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine, Job
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._photo_trust import DEFAULT_MAX_AGE_DAYS, PhotoTrust
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._state_file import StateFile, check_path
-from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import DEFAULT_FILE_PATTERN, plan_jobs
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import DEFAULT_FILE_PATTERN, SyncPlan, plan_jobs
 from ansible_collections.o365.outlook.plugins.module_utils.module._auth_options import AuthOptions
 from ansible_collections.o365.outlook.plugins.module_utils.module._connection_options import ConnectionOptions
 from ansible_collections.o365.outlook.plugins.module_utils.module._many_users_options import ManyUsersOptions
@@ -380,8 +416,9 @@ from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_modul
 from ansible_collections.o365.outlook.plugins.module_utils.module._photo_policy_options import PhotoPolicyOptions
 
 
-def check(task: TaskContext) -> Tuple[List[Job], List[str]]:
-    """(jobs, unmatched files), once the API is known to remove photos if any is to go: before the first request."""
+def check(task: TaskContext) -> SyncPlan:
+    """The jobs, unmatched and skipped files, once the API is known to remove photos if any is to go: before the first
+    request."""
     params = task.params
     if params["absent_users"] or any(entry.get("state") == "absent" for entry in params["photos"] or []):
         require_capabilities(params["api"], (REMOVE_PHOTO,), "remove_photos")
@@ -390,7 +427,7 @@ def check(task: TaskContext) -> Tuple[List[Job], List[str]]:
     if params["state_file"]:
         check_path(params["state_file"], task.check_mode)
     return plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
-                     user_domain=params["user_domain"], absent_users=params["absent_users"])
+                     user_domain=params["user_domain"], absent_users=params["absent_users"], convert=params["convert"])
 
 
 def open_state_file(task: TaskContext) -> Optional[StateFile]:
@@ -405,18 +442,19 @@ def open_state_file(task: TaskContext) -> Optional[StateFile]:
 
 
 def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
-    jobs, unmatched = task.own
+    plan = task.own
     state_file = open_state_file(task)
     many_users = task.validated.many_users
     engine = BulkEngine(client, task.validated.photo_policy, check_mode=task.check_mode, convert=task.params["convert"],
                         parallelism=many_users.parallelism, want_diff=task.diff, keep=KEEP[many_users.results],
                         max_parallelism=many_users.max_parallelism, state_file=state_file, deadline=many_users.deadline,
                         trust=PhotoTrust(task.params["state_file_max_age"]))
-    results = engine.run(jobs)
+    results = engine.run(plan.jobs)
     if state_file is not None:
         state_file.save(task.warn)
     return many_users.outcome(client, "results", results, engine.summary, engine.failed_users, engine.not_attempted_users,
-                              engine.stop.error, written=engine.written, unmatched_files=unmatched,
+                              engine.stop.error, written=engine.written, unmatched_files=plan.unmatched_files,
+                              skipped_files=plan.skipped_files,
                               extra_stats=dict(engine.download_stats, seconds=engine.seconds))
 
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ._engine import Job
 
 Metadata = Dict[str, Any]  # user -> PhotoMetadata | None | OutlookError
+Pairs = List[Tuple[str, Any]]
+ReadAll = Callable[[List[str], Callable[[List[str]], Pairs]], Pairs]
 
 
 def named_in_several_forms(jobs: Iterable[Job]) -> bool:
@@ -66,7 +68,7 @@ class Resolution:
         return user in self.metadata
 
 
-def resolve(client: PhotoClient, jobs: List[Job], read_all: Callable[[List[str], Callable[[List[str]], List[Tuple[str, Any]]]], List[Tuple[str, Any]]]) -> Resolution:
+def resolve(client: PhotoClient, jobs: List[Job], read_all: ReadAll) -> Resolution:
     """Object ids for the keys of jobs that are not object ids. read_all(users, work) runs work over chunks of users in
     parallel and returns the joined (user, value) pairs. Raises only errors that stop the run."""
     resolution = Resolution()

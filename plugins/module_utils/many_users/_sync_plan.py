@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Iterable, List, Mapping, Optional, Pattern, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Pattern, Sequence, Tuple
 
 from ._engine import Job
-from ..common._errors import ConfigurationError
+from ..common._errors import ConfigurationError, OutlookError
 from ..common._users import EMPTY, PADDED, user_key_problem
+from ..photo._image import file_kind, source_problem
 
 DEFAULT_FILE_PATTERN = r"^(?P<user>.+)\.(jpe?g|png)$"
+
+
+class SyncPlan(NamedTuple):
+    """One job per user, the src_dir files that name no user, and the src_dir entries that are not regular files."""
+
+    jobs: List[Job]
+    unmatched_files: List[str]
+    skipped_files: List[Dict[str, str]]
 
 
 def compile_pattern(pattern: str) -> Pattern[str]:
@@ -29,39 +38,78 @@ def compile_pattern(pattern: str) -> Pattern[str]:
     return compiled
 
 
-def folder_entries(src_dir: str, pattern: str, user_domain: Optional[str]) -> Tuple[List[Tuple[str, str]], List[str]]:
-    """([(user, path)], unmatched file names) for the regular files of src_dir, sorted by name."""
+def checked_user_domain(value: Optional[str]) -> Optional[str]:
+    """The domain of user_domain, without its optional leading '@'; None when not set (or empty, as in 1.0.0)."""
+    if not value:
+        return None
+    domain = value[1:] if value.startswith("@") else value
+    if not domain:
+        raise ConfigurationError("user_domain %r has no domain after the '@': give the domain to append to file names "
+                                 "without '@', for example contoso.com." % value)
+    if "@" in domain:
+        raise ConfigurationError("user_domain %r has more than one '@': give one domain, for example contoso.com or "
+                                 "@contoso.com." % value)
+    if any(char.isspace() for char in domain):
+        raise ConfigurationError("user_domain %r contains white space: give one domain, for example contoso.com." % value)
+    return domain
+
+
+def skip_reason(path: str) -> Optional[str]:
+    """None for a regular file, else why a folder entry is no source: symbolic link, directory, or
+    "not a regular file (FIFO)" and the like. A link is never followed, so where it points does not matter."""
+    try:
+        kind = file_kind(os.lstat(path).st_mode)
+    except OSError as exc:  # gone since the folder was listed
+        return "cannot be accessed (%s)" % exc.strerror
+    if kind is None or kind in ("symbolic link", "directory"):
+        return kind
+    return "not a regular file (%s)" % kind
+
+
+def folder_entries(src_dir: str, pattern: str, domain: Optional[str]) -> Tuple[List[Tuple[str, str]], List[str], List[Dict[str, str]]]:
+    """([(user, path)], unmatched file names, skipped entries as {name, reason}) for src_dir, sorted by name.
+
+    Only regular files are sources; hidden entries (names that start with a dot) are ignored, as in 1.0.0.
+    domain: user_domain as checked_user_domain returns it.
+    """
     if not os.path.isdir(src_dir):
         raise ConfigurationError("src_dir %s does not exist or is not a directory on the host that runs the module." % src_dir)
     compiled = compile_pattern(pattern)
-    matched, unmatched = [], []
+    matched, unmatched, skipped = [], [], []
     for name in sorted(os.listdir(src_dir)):
+        if name.startswith("."):
+            continue
         path = os.path.join(src_dir, name)
-        if name.startswith(".") or not os.path.isfile(path):
+        reason = skip_reason(path)
+        if reason:
+            skipped.append(dict(name=name, reason=reason))
             continue
         found = compiled.match(name)
         user = found.group("user") if found else None
         if not user:
             unmatched.append(name)
             continue
-        if user_domain and "@" not in user:
-            user = "%s@%s" % (user, user_domain.lstrip("@"))
+        if domain and "@" not in user:
+            user = "%s@%s" % (user, domain)
         matched.append((user, path))
-    return matched, unmatched
+    return matched, unmatched, skipped
 
 
 def plan_jobs(photos: Optional[Sequence[Mapping[str, Any]]] = None, src_dir: Optional[str] = None, file_pattern: str = DEFAULT_FILE_PATTERN,
-              user_domain: Optional[str] = None, absent_users: Optional[Iterable[str]] = None) -> Tuple[List[Job], List[str]]:
-    """(jobs, unmatched files). A user named twice gets one failed job naming both sources: never a guess."""
+              user_domain: Optional[str] = None, absent_users: Optional[Iterable[str]] = None, convert: bool = True) -> SyncPlan:
+    """The sync's jobs, unmatched files and skipped entries. A user named twice gets one failed job naming both sources:
+    never a guess. Each source is checked here (source_problem), so a user whose file is missing, a link, unreadable
+    or not an image fails before any request is sent for that user."""
+    domain = checked_user_domain(user_domain)
     wanted = []
-    unmatched = []
+    unmatched, skipped = [], []
     for entry in photos or []:
         wanted.append((entry["user"], entry.get("state") or "present", entry.get("src")))
     if src_dir:
-        matched, unmatched = folder_entries(src_dir, file_pattern, user_domain)
+        matched, unmatched, skipped = folder_entries(src_dir, file_pattern, domain)
         wanted.extend((user, "present", path) for user, path in matched)
     wanted.extend((user, "absent", None) for user in absent_users or [])
-    if not wanted and not unmatched:
+    if not wanted and not unmatched and not skipped:
         raise ConfigurationError("Nothing to do: give photos, src_dir (with matching files) or absent_users.")
 
     seen = {}
@@ -70,17 +118,24 @@ def plan_jobs(photos: Optional[Sequence[Mapping[str, Any]]] = None, src_dir: Opt
     jobs = []
     for entries in seen.values():
         user, state, src = entries[0]
-        problem = user_key_problem(user)
-        if problem == EMPTY:
-            jobs.append(Job(user, state, src, ConfigurationError("an entry has an empty user")))
-        elif problem == PADDED:
-            jobs.append(Job(user, state, src, ConfigurationError("user %r has leading or trailing white space" % user)))
-        elif len(entries) > 1:
-            sources = ", ".join("%s %s" % (s, p or "") for _u, s, p in entries)
-            jobs.append(Job(user, state, src, ConfigurationError(
-                "user %s is listed %d times (%s): keep one entry" % (user, len(entries), sources.strip()))))
-        elif state == "present" and not src:
-            jobs.append(Job(user, state, src, ConfigurationError("user %s has state=present but no src" % user)))
-        else:
-            jobs.append(Job(user, state, src))
-    return jobs, unmatched
+        problem = entry_problem(entries)
+        if problem is None and state == "present":
+            problem = source_problem(src, convert)
+        jobs.append(Job(user, state, src, problem))
+    return SyncPlan(jobs, unmatched, skipped)
+
+
+def entry_problem(entries: Sequence[Tuple[str, str, Optional[str]]]) -> Optional[OutlookError]:
+    """What is wrong with the (user, state, src) entries that name one user, before their source is looked at."""
+    user, state, src = entries[0]
+    problem = user_key_problem(user)
+    if problem == EMPTY:
+        return ConfigurationError("an entry has an empty user")
+    if problem == PADDED:
+        return ConfigurationError("user %r has leading or trailing white space" % user)
+    if len(entries) > 1:
+        sources = ", ".join("%s %s" % (s, p or "") for _u, s, p in entries)
+        return ConfigurationError("user %s is listed %d times (%s): keep one entry" % (user, len(entries), sources.strip()))
+    if state == "present" and not src:
+        return ConfigurationError("user %s has state=present but no src" % user)
+    return None

@@ -51,7 +51,8 @@ class PhotoPolicyOptions(OptionGroup):
 
     def validate(self, task: TaskContext) -> PhotoPolicy:
         params = task.params
-        if params["pixel_tolerance"] < 0 or params["pixel_tolerance"] > 255:
+        # Written so that nan fails too: it compares false with everything, so "< 0 or > 255" let it through.
+        if not 0 <= params["pixel_tolerance"] <= 255:
             raise ConfigurationError("pixel_tolerance must be between 0 and 255, got %s." % params["pixel_tolerance"])
         wait = params.get("wait", False)
         wait_timeout = params.get("wait_timeout", DEFAULT_WAIT_TIMEOUT)

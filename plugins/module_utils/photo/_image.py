@@ -10,19 +10,23 @@ Type and dimensions come from the file's own header (JPEG SOF segment, PNG IHDR 
 caught before anything is sent. The whole file is then checked before it may be sent: the pixel limit from the
 header, the file's structure (JPEG markers through the end-of-image marker, PNG chunk CRCs through IEND, no
 third-party library needed), and with Pillow a full decode.
+
+A source is a regular file, opened without following a symbolic link (open_source). source_problem() tells from a
+file's metadata and first bytes what load_source would refuse, so that a sync can refuse it while planning.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import stat
 import struct
 import zlib
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, BinaryIO, Callable, Optional, Tuple
 
-from ..common._errors import SourceImageError
+from ..common._errors import MissingLibraryError, OutlookError, SourceImageError
 from ._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
 
 if TYPE_CHECKING:
@@ -47,6 +51,16 @@ MAX_IMAGE_PIXELS = 50 * 1000 * 1000
 MAX_SOURCE_BYTES = 256 * 1024 * 1024
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
+
+# How a source is opened. O_NOFOLLOW: a symbolic link is refused, never followed, since a link in a photo folder could
+# make the module upload any file the host can read. O_NONBLOCK: a FIFO put in the file's place since it was checked
+# cannot hang the open (it is then refused by fstat).
+_SOURCE_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+# What source_problem reads of a file: every format's magic bytes (sniff_format) and a PNG's IHDR chunk.
+_HEADER_BYTES = 32
+# Kinds of files that are not regular, in the words of errors and of the sync's skipped_files.
+_SPECIAL_KINDS = ((stat.S_ISLNK, "symbolic link"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
+                  (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers that carry the dimensions (not DHT C4, JPG C8, DAC CC).
@@ -268,12 +282,27 @@ class SourceImage:
                     height=self.info.height, content_type=self.content_type, etag=None)
 
 
-def read_source_bytes(path: str | None) -> bytes:
-    """Reads src, with a clear error for each way a path can be unusable."""
-    if not path:
-        raise SourceImageError("src is required with state=present: give the path of a JPEG or PNG file.")
+def file_kind(mode: int) -> str | None:
+    """None for a regular file, else what it is: symbolic link, directory, FIFO, socket, character device, block
+    device or special file."""
+    if stat.S_ISREG(mode):
+        return None
+    for is_kind, kind in _SPECIAL_KINDS:
+        if is_kind(mode):
+            return kind
+    return "special file"
+
+
+def _symlink_refused(path: str) -> SourceImageError:
+    # The target is not named: it is what must not be read.
+    return SourceImageError("src %s is a symbolic link: refused, not followed, since a link could make the module upload "
+                            "any file the host can read. Give the path of the image file itself." % path, path)
+
+
+def _source_status(path: str) -> os.stat_result:
+    """lstat() of src (a link is not followed), with a clear error for each way a path can be unusable."""
     try:
-        info = os.stat(path)
+        return os.lstat(path)
     except FileNotFoundError:
         raise SourceImageError("src %s does not exist on the host that runs the module (with a remote host, "
                                "copy the file there first or run the task on localhost)." % path, path) from None
@@ -281,21 +310,83 @@ def read_source_bytes(path: str | None) -> bytes:
         raise SourceImageError("src %s cannot be accessed: %s." % (path, exc.strerror), path) from None
     except ValueError as exc:  # a NUL byte in the path
         raise SourceImageError("src %r is not a usable path: %s." % (path, exc), path) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SourceImageError("src %s is not a regular file." % path, path)
+
+
+def _check_source_status(path: str, info: os.stat_result) -> None:
+    """SourceImageError unless info is that of a regular file that may be a photo."""
+    kind = file_kind(info.st_mode)
+    if kind == "symbolic link":
+        raise _symlink_refused(path)
+    if kind is not None:
+        raise SourceImageError("src %s is not a regular file (%s)." % (path, kind), path)
     if info.st_size == 0:
         raise SourceImageError("src %s is empty." % path, path)
     if info.st_size > MAX_SOURCE_BYTES:
         raise SourceImageError("src %s is %d bytes, more than any photo can be (%d): refused without reading it."
                                % (path, info.st_size, MAX_SOURCE_BYTES), path)
+
+
+def open_source(path: str | None) -> BinaryIO:
+    """src opened for reading, once its metadata was found usable: a regular file, not empty, at most MAX_SOURCE_BYTES.
+
+    A symbolic link is refused (lstat, then O_NOFOLLOW), and a FIFO or device is never opened. What was opened is
+    checked again (fstat), since another file may have taken its place meanwhile. Raises SourceImageError only.
+    """
+    if not path:
+        raise SourceImageError("src is required with state=present: give the path of a JPEG or PNG file.")
+    _check_source_status(path, _source_status(path))
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_SOURCE_BYTES + 1)  # the file may have grown since stat()
+        fd = os.open(path, _SOURCE_OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link put in its place since lstat()
+            raise _symlink_refused(path) from None
+        raise SourceImageError("src %s cannot be read: %s." % (path, exc.strerror), path) from None
+    handle = os.fdopen(fd, "rb")
+    try:
+        _check_source_status(path, os.fstat(fd))
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def read_source_bytes(path: str | None) -> bytes:
+    """The bytes of src (see open_source), with a clear error for each way a path can be unusable."""
+    handle = open_source(path)
+    try:
+        with handle:
+            data = handle.read(MAX_SOURCE_BYTES + 1)  # the file may have grown since fstat()
     except OSError as exc:
         raise SourceImageError("src %s cannot be read: %s." % (path, exc.strerror), path) from None
     if len(data) > MAX_SOURCE_BYTES:
         raise SourceImageError("src %s grew past %d bytes while it was read: refused." % (path, MAX_SOURCE_BYTES), path)
     return data
+
+
+def source_problem(path: str | None, convert: bool = True) -> OutlookError | None:
+    """The error load_source would raise for src, as far as its metadata and first bytes tell, or None.
+
+    A sync asks this while planning, so that a user whose source is missing, a link, not a regular file, unreadable,
+    too large or not an image this module takes fails before any request is sent for that user. Nothing is decoded
+    or kept; what only the whole file shows (a JPEG's dimensions, damage further in) is left to load_source.
+    """
+    try:
+        handle = open_source(path)
+        with handle:
+            header = handle.read(_HEADER_BYTES)
+    except SourceImageError as exc:
+        return exc
+    except OSError as exc:
+        return SourceImageError("src %s cannot be read: %s." % (path, exc.strerror), path)
+    image_format = sniff_format(header)
+    try:
+        if image_format == "png":
+            _checked_info(path, header, image_format)  # IHDR, in the first bytes: the dimensions and the pixel limit
+        elif image_format != "jpeg":  # a JPEG's frame header may come after a large EXIF block: load_source reads it
+            _allow_conversion(path, _format_reason(path, image_format), convert)
+    except (SourceImageError, MissingLibraryError) as exc:
+        return exc
+    return None
 
 
 # Formats Pillow can usually open; they are converted to JPEG rather than refused.
@@ -353,12 +444,7 @@ def _prepared_source(path: str | None, data: bytes, max_bytes: int, convert: boo
     """load_source's work on the bytes read from path."""
     image_format = sniff_format(data)
     if image_format in ("jpeg", "png"):
-        info = inspect_image(data)
-        if info is None:
-            raise SourceImageError("src %s looks like %s but its header cannot be read: the file is truncated or corrupt."
-                                   % (path, image_format.upper()), path)
-        if info.width * info.height > MAX_IMAGE_PIXELS:
-            raise _too_large(path, image_format, ImageTooLarge((info.width, info.height), MAX_IMAGE_PIXELS))
+        info = _checked_info(path, data, image_format)
         problem = structure_problem(data, image_format)
         if problem:
             raise SourceImageError("src %s is a %s file that is truncated or corrupt: %s." % (path, image_format.upper(), problem), path)
@@ -375,17 +461,37 @@ def _prepared_source(path: str | None, data: bytes, max_bytes: int, convert: boo
                 warn(warning)
             return SourceImage(path, data, info, warning=warning)
         reason = "%d bytes is over the service's limit of %d bytes (4 MB)" % (len(data), max_bytes)
-    elif image_format in CONVERTIBLE:
-        reason = "the service takes JPEG or PNG, not %s" % image_format.upper()
     else:
-        found = ("a %s image" % image_format.upper()) if image_format else "not an image this module knows"
-        raise SourceImageError("src %s is %s: the service takes JPEG or PNG. Convert it to JPEG first." % (path, found), path)
+        reason = _format_reason(path, image_format)
+    _allow_conversion(path, reason, convert)
+    return _convert_to_jpeg(path, data, image_format, max_bytes)
 
+
+def _checked_info(path: str | None, data: bytes, image_format: str) -> ImageInfo:
+    """The header facts of a JPEG or PNG, refused when the header cannot be read or declares too many pixels."""
+    info = inspect_image(data)
+    if info is None:
+        raise SourceImageError("src %s looks like %s but its header cannot be read: the file is truncated or corrupt."
+                               % (path, image_format.upper()), path)
+    if info.width * info.height > MAX_IMAGE_PIXELS:
+        raise _too_large(path, image_format, ImageTooLarge((info.width, info.height), MAX_IMAGE_PIXELS))
+    return info
+
+
+def _format_reason(path: str | None, image_format: str | None) -> str:
+    """Why a file that is neither JPEG nor PNG must be converted; SourceImageError when it cannot be at all."""
+    if image_format in CONVERTIBLE:
+        return "the service takes JPEG or PNG, not %s" % image_format.upper()
+    found = ("a %s image" % image_format.upper()) if image_format else "not an image this module knows"
+    raise SourceImageError("src %s is %s: the service takes JPEG or PNG. Convert it to JPEG first." % (path, found), path)
+
+
+def _allow_conversion(path: str | None, reason: str, convert: bool) -> None:
+    """SourceImageError without convert, MissingLibraryError without Pillow: a file that cannot be sent as it is."""
     if not convert:
         raise SourceImageError("src %s cannot be sent as it is: %s. Allow conversion (convert=true, needs Pillow) "
                                "or prepare the file yourself." % (path, reason), path)
     load_pillow("src %s: %s, so it must be converted" % (path, reason))
-    return _convert_to_jpeg(path, data, image_format, max_bytes)
 
 
 def _decoded(path: str, data: bytes, image_format: str, reduce: bool = False) -> Image:

@@ -27,11 +27,11 @@ import collections
 import concurrent.futures
 import contextlib
 import os
-import stat
 import threading
 from typing import Callable, Iterator, TypeVar
 
-from ._image import MAX_IMAGE_PIXELS, MAX_SOURCE_BYTES, inspect_image
+from ..common._errors import SourceImageError
+from ._image import MAX_IMAGE_PIXELS, inspect_image, open_source
 from ._pillow import header_size
 
 # 64 megapixels decoded at once: about 256 MB of pixels, so a run's images stay under about 1 GB with the copies made
@@ -53,18 +53,17 @@ def _decodable(pixels: int) -> int:
 
 def source_cost(path: str | None) -> int:
     """What loading the source at path may hold at once, in pixels: the header's pixels (only with Pillow, which is
-    what decodes) plus the file's bytes as pixels. 0 for a path load_source refuses without reading it."""
-    if not path:
-        return 0
+    what decodes) plus the file's bytes as pixels. 0 for a path load_source refuses without reading it (missing, a
+    symbolic link, a FIFO or another file that is not regular, too large), which is therefore never opened here."""
     try:
-        info = os.stat(path)
-    except (OSError, ValueError):
+        handle = open_source(path)
+    except SourceImageError:
         return 0
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
-        return 0  # never opened: a FIFO would block the header read
-    size = header_size(path)
+    with handle:
+        size = header_size(handle)
+        file_bytes = os.fstat(handle.fileno()).st_size
     pixels = _decodable(size[0] * size[1]) if size else 0
-    return pixels + -(-info.st_size // BYTES_PER_PIXEL)
+    return pixels + -(-file_bytes // BYTES_PER_PIXEL)
 
 
 def photo_cost(data: bytes | None, width: int, height: int) -> int:

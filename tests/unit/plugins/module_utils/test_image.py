@@ -7,6 +7,8 @@ import hashlib
 import io
 import os
 import random
+import re
+import stat
 import struct
 import zlib
 
@@ -15,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, PngImagePlugin
 
-from ansible_collections.o365.outlook.plugins.module_utils.photo import _pillow
+from ansible_collections.o365.outlook.plugins.module_utils.photo import _image, _pillow
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import MissingLibraryError, SourceImageError
 from ansible_collections.o365.outlook.plugins.module_utils.photo._image import (
-    MAX_IMAGE_PIXELS, SourceImage, inspect_image, jpeg_dimensions, jpeg_structure_problem, load_source, png_structure_problem,
-    sniff_format)
+    MAX_IMAGE_PIXELS, SourceImage, file_sha256, inspect_image, jpeg_dimensions, jpeg_structure_problem, load_source,
+    png_structure_problem, sniff_format)
 from ansible_collections.o365.outlook.plugins.module_utils.photo._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white
 
 
@@ -138,14 +140,14 @@ def test_a_jpeg_gives_no_warning(tmp_path, pillow):
 
 @pytest.mark.parametrize("setup, message", [
     (lambda p: str(p / "missing.jpg"), "does not exist"),
-    (str, "is not a regular file"),
+    (str, "is not a regular file (directory)"),
     (lambda p: write(p, "empty.jpg", b""), "is empty"),
     (lambda p: write(p, "x.jpg", b"plain text pretending"), "not an image this module knows"),
     (lambda p: write(p, "x.heic", b"\0\0\0\x18ftypheic" + b"\0" * 40), "a HEIC image"),
     (lambda p: write(p, "x.jpg", encode("JPEG")[:30]), "truncated or corrupt"),
 ])
 def test_load_source_rejections(tmp_path, setup, message):
-    with pytest.raises(SourceImageError, match=message):
+    with pytest.raises(SourceImageError, match=re.escape(message)):
         load_source(setup(tmp_path))
 
 
@@ -222,12 +224,16 @@ def test_damaged_convertible_file(tmp_path):
 def test_unreadable_file(tmp_path, monkeypatch):
     # chmod 0 does not stop root (CI runs as root), so the refusal comes from open() itself.
     path = write(tmp_path, "locked.jpg", encode("JPEG"))
+    real_open = os.open
 
-    def refuse(name, mode="r", *args, **kwargs):
-        raise PermissionError(13, "Permission denied", name)
-    monkeypatch.setattr("builtins.open", refuse)
+    def refuse(name, flags, *args, **kwargs):
+        if name == path:
+            raise PermissionError(13, "Permission denied", name)
+        return real_open(name, flags, *args, **kwargs)
+    monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(SourceImageError, match="cannot be read: Permission denied"):
         load_source(path)
+    assert "cannot be read: Permission denied" in _image.source_problem(path).msg
 
 
 # ---- issue 8: images are checked whole before any write ----
@@ -655,14 +661,142 @@ def test_property_whole_images_are_accepted(tmp_path, monkeypatch, pillow, load_
 
 
 def test_a_source_larger_than_any_photo_is_refused_without_reading_it(tmp_path, monkeypatch):
-    from ansible_collections.o365.outlook.plugins.module_utils.photo import _image
     huge = tmp_path / "disk.jpg"
     with open(str(huge), "wb") as handle:
         handle.write(b"\xff\xd8\xff")
         handle.truncate(_image.MAX_SOURCE_BYTES + 1)  # sparse: no real disk or memory used
     opened = []
-    real_open = open
-    monkeypatch.setattr("builtins.open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
     with pytest.raises(SourceImageError, match="more than any photo can be"):
         _image.load_source(str(huge))
+    assert "more than any photo can be" in _image.source_problem(str(huge)).msg
     assert str(huge) not in opened
+
+
+# ---------------------------------------------------------------- issue 17: sources are never read through a link
+
+def link_to_image(tmp_path):
+    target = write(tmp_path, "private.jpg", encode("JPEG"))
+    link = tmp_path / "adele.jpg"
+    link.symlink_to(target)
+    return str(link), target
+
+
+def test_regression_a_symbolic_link_is_refused_not_followed(tmp_path):
+    """issue 17: a link was followed to any file, and that file uploaded."""
+    link, target = link_to_image(tmp_path)
+    with pytest.raises(SourceImageError) as refused:
+        load_source(link)
+    assert refused.value.msg.startswith("src %s is a symbolic link: refused, not followed" % link)
+    assert target not in refused.value.msg  # where it points is what must not be read, or told
+    assert file_sha256(link) is None
+    assert _image.source_problem(link).msg == refused.value.msg
+
+
+def test_a_dangling_link_is_a_link_not_a_missing_file(tmp_path):
+    link = tmp_path / "gone.jpg"
+    link.symlink_to(tmp_path / "nowhere.jpg")
+    with pytest.raises(SourceImageError, match="is a symbolic link"):
+        load_source(str(link))
+
+
+def test_links_above_the_file_are_followed(tmp_path):
+    (tmp_path / "real").mkdir()
+    write(tmp_path / "real", "a.jpg", encode("JPEG"))
+    (tmp_path / "photos").symlink_to(tmp_path / "real")
+    assert load_source(str(tmp_path / "photos" / "a.jpg")).info.image_format == "jpeg"
+
+
+def regular_file_status(tmp_path):
+    """What lstat() says of a regular file: for a path that becomes something else between the check and the open."""
+    return os.lstat(write(tmp_path, "regular.jpg", encode("JPEG")))
+
+
+def test_regression_a_link_put_in_place_after_the_check_is_refused_by_o_nofollow(tmp_path, monkeypatch):
+    """lstat() saw a regular file, and a link took its place before open(): the kernel refuses it (O_NOFOLLOW)."""
+    link, _target = link_to_image(tmp_path)
+    status = regular_file_status(tmp_path)
+    monkeypatch.setattr(_image, "_source_status", lambda path: status)
+    with pytest.raises(SourceImageError, match="is a symbolic link: refused, not followed"):
+        load_source(link)
+
+
+def test_a_fifo_put_in_place_after_the_check_neither_hangs_nor_is_read(tmp_path, monkeypatch):
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(str(fifo))
+    status = regular_file_status(tmp_path)
+    monkeypatch.setattr(_image, "_source_status", lambda path: status)
+    with pytest.raises(SourceImageError, match=re.escape("is not a regular file (FIFO)")):
+        load_source(str(fifo))  # without O_NONBLOCK, open() would wait for a writer forever
+
+
+def test_every_source_is_opened_with_o_nofollow(tmp_path, monkeypatch):
+    path = write(tmp_path, "a.jpg", encode("JPEG"))
+    flags = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda name, flag, *a, **k: flags.append((name, flag)) or real_open(name, flag, *a, **k))
+    load_source(path)
+    file_sha256(path)
+    _image.source_problem(path)
+    opened = [flag for name, flag in flags if name == path]
+    assert len(opened) == 3 and all(flag & os.O_NOFOLLOW and flag & os.O_NONBLOCK for flag in opened)
+
+
+@pytest.mark.parametrize("mode, kind", [(stat.S_IFREG, None), (stat.S_IFLNK, "symbolic link"), (stat.S_IFDIR, "directory"),
+                                        (stat.S_IFIFO, "FIFO"), (stat.S_IFSOCK, "socket"), (stat.S_IFCHR, "character device"),
+                                        (stat.S_IFBLK, "block device")])
+def test_file_kind(mode, kind):
+    assert _image.file_kind(mode | 0o644) == kind
+
+
+def test_source_problem_reads_only_the_first_bytes(tmp_path, monkeypatch):
+    path = write(tmp_path, "big.png", noisy_png((600, 400)))
+    reads = []
+    real_fdopen = os.fdopen
+
+    class Counting:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def read(self, size=-1):
+            reads.append(size)
+            return self.handle.read(size)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    monkeypatch.setattr(_image.os, "fdopen", lambda *a, **k: Counting(real_fdopen(*a, **k)))
+    assert _image.source_problem(path) is None
+    assert reads and all(0 < size <= 64 for size in reads)
+
+
+@pytest.mark.parametrize("name, data, convert, message", [
+    ("ok.jpg", encode("JPEG"), True, None),
+    ("ok.png", encode("PNG"), False, None),
+    ("ok.gif", encode("GIF"), True, None),
+    ("x.gif", encode("GIF"), False, "cannot be sent as it is: the service takes JPEG or PNG, not GIF"),
+    ("x.txt", b"plain text pretending", True, "is not an image this module knows"),
+    ("bomb.png", None, True, "refused before decoding"),
+])
+def test_source_problem_says_what_load_source_would(tmp_path, name, data, convert, message):
+    path = write(tmp_path, name, png_bomb() if data is None else data)
+    problem = _image.source_problem(path, convert=convert)
+    if message is None:
+        assert problem is None
+        load_source(path, convert=convert)
+        return
+    assert message in problem.msg
+    with pytest.raises(SourceImageError) as loaded:
+        load_source(path, convert=convert)
+    assert problem.msg == loaded.value.msg
+
+
+def test_source_problem_without_pillow_names_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(_pillow, "_PILLOW", None)
+    monkeypatch.setattr(_pillow, "_PILLOW_ERROR", "ImportError: No module named 'PIL'")
+    problem = _image.source_problem(write(tmp_path, "x.bmp", encode("BMP")))
+    assert isinstance(problem, MissingLibraryError) and "pip install Pillow" in problem.msg

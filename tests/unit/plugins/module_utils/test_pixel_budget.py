@@ -94,6 +94,14 @@ def test_paths_that_are_never_read_cost_nothing_and_a_fifo_is_not_opened(tmp_pat
     assert source_cost(str(tmp_path / "text.png")) == bytes_cost(b"not an image")  # read whole, decoded never
 
 
+def test_a_symbolic_link_costs_nothing_and_its_target_is_not_opened(tmp_path):
+    """issue 17: load_source refuses a link, so its cost is 0; Pillow used to read the target's header through it."""
+    target = tmp_path / "private.png"
+    target.write_bytes(encoded((300, 200)))
+    (tmp_path / "link.png").symlink_to(target)
+    assert source_cost(str(tmp_path / "link.png")) == 0
+
+
 def test_a_current_photo_costs_the_pixels_of_its_own_header_else_of_its_metadata():
     assert photo_cost(encoded((60, 40), "JPEG"), 648, 648) == 60 * 40
     assert photo_cost(b"GIF89a...", 648, 648) == 648 * 648

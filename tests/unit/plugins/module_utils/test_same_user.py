@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import GraphError
-from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import (API_CAPABILITIES, PhotoMetadata,
-                                                                                        UserNotFoundError)
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import API_CAPABILITIES, PhotoMetadata
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import UserNotFoundError
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import BulkEngine, Job
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._same_user import named_in_several_forms
 from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import PhotoPolicy

@@ -143,3 +143,32 @@ def test_the_base_arguments_are_good(module, paths, connections, capfd):
     """The table means something only if its base arguments pass every check: they reach open_client()."""
     run_module(module, filled(base_arguments(module), paths), capfd)
     assert connections == ["open_client"]
+
+
+def float_options(module):
+    """Every option of the module's real argument spec that Ansible converts to a float."""
+    return sorted(name for name, option in module.MODULE.argument_spec().items() if option.get("type") == "float")
+
+
+# (module, float option): every one of every module, from the argument specs themselves.
+FLOAT_OPTIONS = [(module, name) for module in (SINGLE, INFO, SYNC) for name in float_options(module)]
+NOT_FINITE = [float("nan"), float("inf"), float("-inf"), "nan", "NaN", "inf", "-Infinity"]
+
+
+def test_the_float_table_covers_the_options_issue_17_names():
+    assert {(m.__name__.rsplit(".", 1)[-1], name) for m, name in FLOAT_OPTIONS} >= {
+        ("outlook_user_photo", "pixel_tolerance"), ("outlook_user_photo", "timeout"), ("outlook_user_photo", "request_timeout"),
+        ("outlook_user_photo_sync", "pixel_tolerance"), ("outlook_user_photo_sync", "run_timeout"),
+        ("outlook_user_photo_info", "run_timeout")}
+
+
+@pytest.mark.parametrize("value", NOT_FINITE, ids=repr)
+@pytest.mark.parametrize("module, option", FLOAT_OPTIONS,
+                         ids=["%s-%s" % (m.__name__.rsplit(".", 1)[-1], name) for m, name in FLOAT_OPTIONS])
+def test_regression_a_float_option_that_is_not_finite_fails_naming_it(module, option, value, paths, connections, capfd):
+    """issue 17: pixel_tolerance=nan passed the 0-255 check (nan compares false), and every user was uploaded every night."""
+    args = filled(dict(base_arguments(module), **{option: value}), paths)
+    result = run_module(module, args, capfd)
+    assert result.get("failed") is True, result
+    assert result["msg"].startswith(option + " must be"), result["msg"]
+    assert connections == []
