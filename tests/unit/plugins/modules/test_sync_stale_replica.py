@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""outlook_user_photo_sync with state_file against the in-process emulator (issue 17 defect 1): someone else changes a
+photo; on the next run one content read lags and serves the older photo's bytes (which match the source) under the new
+photo's etag. 1.0.0 recorded that etag with the source, and every later run skipped the user while the tenant held the
+other photo. Now the run after the lag puts the wanted photo back. Proven from the emulator's oracle and request log."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import requests
+
+from ansible_collections.o365.outlook.tests.unit.plugins.modules.test_sync_sources import (  # noqa: F401  pylint: disable=unused-import
+    ADELE, control, emulator, jpeg, sync)
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def served_photo(emulator, control, upn):
+    """The bytes the service serves for upn now (the production profile re-encodes what it stores)."""
+    token = control("POST", "/tokens")["access_token"]
+    response = requests.get("%s/users/%s/photo/$value" % (emulator.info["graph_url"], requests.utils.quote(upn, safe="")),
+                            headers={"Authorization": "Bearer " + token}, verify=emulator.info["ca_path"], timeout=10)
+    assert response.status_code == 200
+    return response.content
+
+
+def behaviours(emulator, body):
+    response = requests.put(emulator.info["control_url"] + "/behaviours", json=body, verify=emulator.info["ca_path"], timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def content_reads(control, since):
+    log = control("GET", "/requests?since=%d" % since)["requests"]
+    return [entry for entry in log if entry["api"] == "graph" and entry["path"].endswith("/photo/$value") and entry["method"] == "GET"]
+
+
+def test_regression_old_bytes_served_once_under_the_new_etag_do_not_hide_the_change(emulator, control, capfd, tmp_path):
+    behaviours(emulator, {"reencode": True, "propagation_delay_s": 0})
+    red = tmp_path / "red.jpg"
+    red.write_bytes(jpeg((200, 0, 0)))
+    state_file = str(tmp_path / "state.json")
+    photos = [dict(user=ADELE, src=str(red))]
+
+    first = sync(emulator, capfd, photos=photos, state_file=state_file)
+    assert first["summary"]["uploaded"] == 1
+    for _night in range(2):   # no ETag headers: trusted once two runs' downloads agree
+        assert sync(emulator, capfd, photos=photos, state_file=state_file)["summary"]["unchanged"] == 1
+    seq = control("GET", "/requests?since=0")["last_seq"]
+    held = sync(emulator, capfd, photos=photos, state_file=state_file)
+    assert held["stats"]["state_file_hits"] == 1 and content_reads(control, seq) == []
+
+    # Someone else sets another photo; a lagging replica then serves the red photo's bytes once.
+    old = served_photo(emulator, control, ADELE)
+    blue = jpeg((0, 0, 200))
+    response = requests.put(emulator.info["control_url"] + "/users/%s/photo" % requests.utils.quote(ADELE, safe=""), data=blue,
+                            headers={"Content-Type": "image/jpeg"}, verify=emulator.info["ca_path"], timeout=10)
+    assert response.status_code == 200
+    behaviours(emulator, {"faults": [{"method": "GET", "path_regex": "/photo/\\$value$", "status": 200,
+                                      "raw_body_b64": base64.b64encode(old).decode(), "content_type": "image/jpeg"}]})
+    lagged = sync(emulator, capfd, photos=photos, state_file=state_file)
+    assert lagged["summary"]["unchanged"] == 1, [(r["action"], r["message"]) for r in lagged["results"]]   # this run saw the red bytes: nothing to do, as far as it can tell
+    assert [entry["fault"] for entry in content_reads(control, seq) if entry.get("fault")] == ["raw_body"]
+
+    put_back = sync(emulator, capfd, photos=photos, state_file=state_file)
+    assert put_back["summary"]["uploaded"] == 1 and put_back["changed"] is True
+    oracle = control("GET", "/users/" + requests.utils.quote(ADELE, safe=""))
+    assert oracle["photo"]["uploaded_sha256"] == sha(red.read_bytes())
+    saved = json.loads(open(state_file, encoding="utf-8").read())
+    assert saved["version"] == 2
