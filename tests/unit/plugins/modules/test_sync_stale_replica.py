@@ -62,7 +62,8 @@ def test_regression_old_bytes_served_once_under_the_new_etag_do_not_hide_the_cha
     behaviours(emulator, {"faults": [{"method": "GET", "path_regex": "/photo/\\$value$", "status": 200,
                                       "raw_body_b64": base64.b64encode(old).decode(), "content_type": "image/jpeg"}]})
     lagged = sync(emulator, capfd, photos=photos, state_file=state_file)
-    assert lagged["summary"]["unchanged"] == 1, [(r["action"], r["message"]) for r in lagged["results"]]   # this run saw the red bytes: nothing to do, as far as it can tell
+    # This run saw the red bytes: nothing to do, as far as it can tell.
+    assert lagged["summary"]["unchanged"] == 1, [(r["action"], r["message"]) for r in lagged["results"]]
     assert [entry["fault"] for entry in content_reads(control, seq) if entry.get("fault")] == ["raw_body"]
 
     put_back = sync(emulator, capfd, photos=photos, state_file=state_file)
