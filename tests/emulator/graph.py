@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, unquote
 
 from . import images
+from .replica import is_photo_read
 from .state import Photo, Request, Response
 
 GRAPH, OUTLOOK = "graph", "outlook_v2"
@@ -304,8 +305,13 @@ class GraphApi:
     def _injected_fault(self, req):
         """The Response of the next configured fault that matches this request, or None (also when the fault is
         after_apply: the request is then served first and finish() changes its answer)."""
-        fault = self.state.take_fault(req.method, req.path, req.body)
+        photo_read = is_photo_read(req.method, split_segments(req.path))
+        fault = self.state.take_fault(req.method, req.path, req.body, photo_read)
         if fault is None:
+            return None
+        if fault["stale"]:  # a lagging replica: served as usual, from the user's previous photo
+            req.log["fault"] = "stale"
+            req.stale = True
             return None
         if fault["after_apply"]:
             req.after_fault = fault
@@ -398,7 +404,9 @@ class GraphApi:
         base = req.base_url + "/v1.0"
         size_id = self._size_id(width, height, GRAPH)
         path, context = ("photos('%s')" % size_id, "photos/$entity") if size_path else ("photo", "photo/$entity")
-        return {"@odata.context": "%s/$metadata#users('%s')/%s" % (base, uid, context), "@odata.id": "%s/users('%s')/%s" % (base, uid, path),
+        # @odata.id names the owner as <object id>@<tenant id>, as the docs' example does (graph-photo-api.md 1.5).
+        owner = "%s@%s" % (uid, self.state.tenant_id)
+        return {"@odata.context": "%s/$metadata#users('%s')/%s" % (base, uid, context), "@odata.id": "%s/users('%s')/%s" % (base, owner, path),
                 "@odata.mediaContentType": content_type, "@odata.mediaEtag": etag, "id": size_id, "width": width, "height": height}
 
     def _placeholder(self, req, call, size_path=None):
@@ -430,20 +438,30 @@ class GraphApi:
                 return self._list_photos(req, call, hide_photo=True)
         return self._photo_not_found(req, call)
 
+    @staticmethod
+    def _photo_of(req, call):
+        """The photo this read sees: the visible one, or with a "stale" fault the user's previous one."""
+        return call.user.stale_photo if req.stale else call.user.visible_photo()
+
+    def _value(self, photo, data, content_type):
+        """A $value answer; with value_etag it carries the etag of the photo whose bytes it serves."""
+        headers = {"ETag": photo.etag} if self.state.behaviours["value_etag"] else None
+        return Response(200, data, content_type, headers)
+
     def _get_photo(self, req, call):
-        photo = call.user.visible_photo()
+        photo = self._photo_of(req, call)
         if photo is None:
             return self._placeholder(req, call) if self._wants_placeholder(call) else self._photo_not_found(req, call)
         return Response.json(200, self._entity(req, call, photo.content_type, photo.etag, photo.width, photo.height))
 
     def _get_photo_value(self, req, call):
-        photo = call.user.visible_photo()
+        photo = self._photo_of(req, call)
         if photo is None:
             return self._photo_not_found(req, call)
-        return Response(200, photo.data, photo.content_type)
+        return self._value(photo, photo.data, photo.content_type)
 
     def _list_photos(self, req, call, hide_photo=False):
-        photo = None if hide_photo else call.user.visible_photo()
+        photo = None if hide_photo else self._photo_of(req, call)
         if photo is None:
             if not self._wants_placeholder(call):
                 return self._photo_not_found(req, call)
@@ -459,9 +477,9 @@ class GraphApi:
     def _sized_content_type(photo, size):
         return photo.content_type if size == (photo.width, photo.height) else "image/jpeg"
 
-    def _find_size(self, call):
+    def _find_size(self, req, call):
         """(photo, (w, h)) when the user has a photo in the asked size, else (photo or None, None)."""
-        photo = call.user.visible_photo()
+        photo = self._photo_of(req, call)
         match = _SIZE.fullmatch(call.size)
         size = (int(match.group(1)), int(match.group(2))) if match else None
         if photo is None or size not in photo.sizes():
@@ -469,21 +487,21 @@ class GraphApi:
         return photo, size
 
     def _get_size(self, req, call):
-        photo, size = self._find_size(call)
+        photo, size = self._find_size(req, call)
         if size is None:
             return self._placeholder(req, call, True) if self._wants_placeholder(call) else self._photo_not_found(req, call)
         return Response.json(200, self._entity(req, call, self._sized_content_type(photo, size), photo.etag, size[0], size[1], True))
 
     def _get_size_value(self, req, call):
-        photo, size = self._find_size(call)
+        photo, size = self._find_size(req, call)
         if size is None:
             return self._photo_not_found(req, call)
         if size == (photo.width, photo.height):
-            return Response(200, photo.data, photo.content_type)
+            return self._value(photo, photo.data, photo.content_type)
         data = photo.resized.get(size)
         if data is None:
             data = photo.resized[size] = images.resized_jpeg(photo.data, size[0], size[1])
-        return Response(200, data, "image/jpeg")
+        return self._value(photo, data, "image/jpeg")
 
     def _write_photo(self, req, call):
         if req.body_size > MAX_PHOTO_BYTES:

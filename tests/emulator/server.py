@@ -23,6 +23,7 @@ from . import images
 from .entra import Entra
 from .graph import GraphApi, graph_error, split_segments
 from .persist import Journal
+from .replica import check_etag
 from .state import DEFAULT_CLIENTS, DEFAULT_PROFILE, GRAPH_RESOURCE, Photo, Request, Response, State
 
 MAX_API_BODY = 64 * 1024 * 1024  # larger bodies are read and thrown away (the 4 MB check still sees their size)
@@ -248,12 +249,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _trickle(self, head, pieces, trickle):
         """Fault "trickle": the answer in pieces of trickle["bytes"], each after a pause of trickle["every_ms"]; the
         headers first and at once unless trickle["headers"]. Stops when the client hangs up or the emulator stops."""
-        if trickle["headers"]:
-            pieces = itertools.chain((head,), pieces)
-        else:
-            self.wfile.write(head)
-            self.wfile.flush()
-        with self.server.trickle_started():
+        with self.server.trickle_started():  # counted before the headers leave: a client that has them sees it counted
+            if trickle["headers"]:
+                pieces = itertools.chain((head,), pieces)
+            else:
+                self.wfile.write(head)
+                self.wfile.flush()
             for piece in resliced(pieces, trickle["bytes"]):
                 if self._client_gone(trickle["every_ms"] / 1000.0):
                     self.close_connection = True
@@ -430,8 +431,9 @@ class ControlApi:
 
     def _put_photo(self, req, key):
         content_type = req.headers.get("content-type", "").split(";")[0].strip() or None
+        etag = check_etag(req.query.get("etag"), "the etag query parameter")  # a forced etag: collisions on purpose
         try:
-            photo = Photo.from_bytes(req.body, content_type)
+            photo = Photo.from_bytes(req.body, content_type, etag=etag)
         except images.ImageError as exc:
             raise ValueError("the body is not an image: %s" % exc) from exc
         return self._store(key, photo)

@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from . import images
+from .replica import check_etag, check_stale, quoted_etag
 
 TENANT_ID = "00000000-0000-4000-8000-00000000c0de"
 TENANT_DOMAIN = "contoso.onmicrosoft.com"
@@ -80,6 +81,7 @@ DEFAULT_BEHAVIOURS = {
     "mailbox_concurrency": None,
     "write_rate_limit": None,
     "no_mailbox": "ErrorNonExistentMailbox",
+    "value_etag": False,
     "faults": [],
     "graph_audiences": [GRAPH_RESOURCE, GRAPH_APP_ID],
     "outlook_audiences": list(OUTLOOK_RESOURCES),
@@ -132,6 +134,7 @@ class Request:
         self.client_request_id = self.headers.get("client-request-id") or self.request_id
         self.log = {}  # what the handlers learn on the way: api, user, client_id, token_kind, credential, fault
         self.after_fault = None  # an "after_apply" fault: it changes the answer once the request has been served
+        self.stale = False  # a "stale" fault: photo reads answer with the user's previous photo (a lagging replica)
 
     @property
     def base_url(self):
@@ -214,11 +217,13 @@ class Photo:
 
     @classmethod
     def from_bytes(cls, data: bytes, content_type: str | None = None, full_decode: bool = True,
-                   uploaded_sha256: str | None = None) -> Photo:
-        """Raises images.ImageError when the bytes are not an image."""
+                   uploaded_sha256: str | None = None, etag: str | None = None) -> Photo:
+        """Raises images.ImageError when the bytes are not an image. etag: a forced etag (unquoted, replica.check_etag)
+        in place of the CRC32 of the bytes, so that tests can give another picture an etag seen before."""
         detected, width, height = images.inspect(data, full=full_decode)
         sha256 = hashlib.sha256(data).hexdigest()
-        return cls(data, content_type or detected, width, height, etag_of(data), sha256, uploaded_sha256=uploaded_sha256 or sha256)
+        return cls(data, content_type or detected, width, height, quoted_etag(etag) if etag else etag_of(data), sha256,
+                   uploaded_sha256=uploaded_sha256 or sha256)
 
     def sizes(self):
         """(width, height) pairs Graph lists in /photos: the standard squares that fit, plus the stored size."""
@@ -239,7 +244,8 @@ class User:
     display_name: str
     mail: str | None
     photo: Photo | None = None
-    # Propagation delay: until stale_until (monotonic clock) readers still see stale_photo.
+    # What readers saw just before the last change (None: no photo, or no change yet). Propagation delay: until
+    # stale_until (monotonic clock) every reader still sees it; a "stale" fault (a lagging replica) serves it at any time.
     stale_photo: Photo | None = None
     stale_until: float = 0.0
     declared_type: str | None = None  # "Member" or "Guest" as seeded; None: a guest when the UPN holds #EXT#
@@ -420,7 +426,7 @@ def _check_write_rate_limit(value):
 # What a fault's "mangle" does to the real $batch answer (hostile or broken gateways, as issue 8 found them).
 BATCH_MANGLES = ("list", "non_dict_entries", "bad_base64", "string_status", "duplicate_ids", "missing_ids")
 _FAULT_KEYS = {"method", "path_regex", "body_regex", "status", "count", "skip", "retry_after", "raw_body", "raw_body_b64",
-               "content_type", "truncate_to", "after_apply", "mangle", "trickle", "pad_to", "chunked"}
+               "content_type", "truncate_to", "after_apply", "mangle", "trickle", "pad_to", "chunked", "stale"}
 _TRICKLE_KEYS = ("bytes", "every_ms", "headers")
 MAX_TRICKLE_PAUSE_MS = 600_000  # a pause longer than any client's idle timeout proves nothing more
 
@@ -490,6 +496,7 @@ def _check_fault(fault):
     unknown = sorted(set(fault) - _FAULT_KEYS)
     if unknown:
         raise ValueError("unknown fault key %r (known: %s)" % (unknown[0], ", ".join(sorted(_FAULT_KEYS))))
+    stale = check_stale(fault)  # a lagging replica: the request is served, from the previous photo
     raw = _check_raw_body(fault)
     mangle = fault.get("mangle")
     if mangle is not None and mangle not in BATCH_MANGLES:
@@ -508,7 +515,7 @@ def _check_fault(fault):
         if raw is not None or mangle or truncate_to is not None or any(wire.values()):
             raise ValueError('a "drop" sends nothing: raw_body, mangle, truncate_to, trickle, pad_to and chunked do not go with it')
     elif status is None:
-        if raw is None and not mangle and not after_apply:
+        if raw is None and not mangle and not after_apply and not stale:
             raise ValueError('status must be an HTTP error status (400-599), "drop" or "drop_after"'
                              " (it may be left out only with raw_body, mangle or after_apply)")
     elif isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
@@ -529,7 +536,8 @@ def _check_fault(fault):
             "body_regex": _check_regex(fault, "body_regex", None), "status": status, "count": count or 1, "skip": skip,
             "retry_after": _check_retry_after(fault.get("retry_after")),
             "raw_body_b64": base64.b64encode(raw).decode("ascii") if raw is not None else None,
-            "content_type": content_type, "truncate_to": truncate_to, "after_apply": after_apply, "mangle": mangle, **wire}
+            "content_type": content_type, "truncate_to": truncate_to, "after_apply": after_apply, "mangle": mangle,
+            "stale": stale, **wire}
 
 
 def _check_faults(value):
@@ -591,6 +599,7 @@ _BEHAVIOUR_CHECKS = {
     "mailbox_concurrency": _check_positive_int_or_null,
     "write_rate_limit": _check_write_rate_limit,
     "no_mailbox": _choice(*NO_MAILBOX_ANSWERS),
+    "value_etag": _check_bool,  # unconfirmed: whether Graph sends ETag on $value answers (README, Fidelity)
     "faults": _check_faults,
     "graph_audiences": _check_audiences,
     "outlook_audiences": _check_audiences,
@@ -709,6 +718,9 @@ class State:
                 existing = self._by_upn.get(user.upn.lower())
                 if user.id is None:
                     user.id = existing.id if existing else str(uuid.uuid4())
+                replaced = self._by_id.get(user.id.lower()) or existing
+                if replaced is not None:  # a change through the control API: readers saw the replaced user's photo
+                    user.stale_photo = replaced.visible_photo()
                 self._put_user_locked(user)
             self._write_locked(_user_record(user) for user in users)
         return users
@@ -718,14 +730,16 @@ class State:
         if not isinstance(spec, dict) or not isinstance(spec.get("userPrincipalName"), str) or "@" not in spec["userPrincipalName"]:
             raise ValueError("each user needs a userPrincipalName like name@domain")
         upn = spec["userPrincipalName"]
-        photo = None
+        photo, etag = None, check_etag(spec.get("photo_etag"), "photo_etag of %s" % upn)
+        if etag is not None and not spec.get("photo_b64"):
+            raise ValueError("photo_etag of %s needs photo_b64" % upn)
         if spec.get("photo_b64"):
             try:
                 data = base64.b64decode(spec["photo_b64"], validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ValueError("photo_b64 of %s is not base64" % upn) from exc
             try:
-                photo = Photo.from_bytes(data, full_decode=False)
+                photo = Photo.from_bytes(data, full_decode=False, etag=etag)
             except images.ImageError as exc:
                 raise ValueError("photo_b64 of %s is not an image: %s" % (upn, exc)) from exc
         user_id = spec.get("id")
@@ -768,16 +782,13 @@ class State:
             return True
 
     def set_photo(self, user: User, photo: Photo | None, propagate: bool = True):
-        """Store (or clear, photo=None) a user's photo. With propagate and a propagation delay, readers keep
-        seeing what they saw before the write until the delay has passed."""
+        """Store (or clear, photo=None) a user's photo. What readers saw before is kept as the previous photo (one
+        level, served by "stale" faults); with propagate and a propagation delay, every reader keeps seeing it until
+        the delay has passed."""
         with self._lock:
             delay = self.behaviours["propagation_delay_s"] if propagate else 0
-            if delay > 0:
-                user.stale_photo = user.visible_photo()
-                user.stale_until = time.monotonic() + delay
-            else:
-                user.stale_until = 0.0
-                user.stale_photo = None
+            user.stale_photo = user.visible_photo()
+            user.stale_until = time.monotonic() + delay if delay > 0 else 0.0
             user.photo = photo
             self._write_locked([{"op": "photo", "id": user.id, "photo": _photo_record(photo)}])
 
@@ -945,17 +956,19 @@ class State:
             self._write_buckets[key] = (tokens, now)
             return limit["retry_after"] or "%.3f" % max(0.001, (1.0 - tokens) / rate)
 
-    def take_fault(self, method, path, body=b""):
+    def take_fault(self, method, path, body=b"", photo_read=False):
         """The first configured fault matching this request, with one of its count consumed; None if none matches.
 
         A matching fault that still has `skip` left lets the request pass (and counts it down); later faults may
-        still match, so bursts can be placed in the middle of a run.
+        still match, so bursts can be placed in the middle of a run. A "stale" fault matches photo reads only.
         """
         with self._lock:
             faults = self.behaviours["faults"]
             text = None
             for index, fault in enumerate(faults):
                 if fault["method"] not in ("*", method) or not re.search(fault["path_regex"], path):
+                    continue
+                if fault["stale"] and not photo_read:
                     continue
                 if fault["body_regex"] is not None:
                     if text is None:
@@ -1102,14 +1115,14 @@ def _photo_record(photo):
     if photo is None:
         return None
     return {"b64": base64.b64encode(photo.data).decode("ascii"), "content_type": photo.content_type,
-            "uploaded_sha256": photo.uploaded_sha256}
+            "uploaded_sha256": photo.uploaded_sha256, "etag": photo.etag.strip('"')}
 
 
 def _photo_from_record(record):
     if not record:
         return None
     return Photo.from_bytes(base64.b64decode(record["b64"]), record.get("content_type"), full_decode=False,
-                            uploaded_sha256=record.get("uploaded_sha256"))
+                            uploaded_sha256=record.get("uploaded_sha256"), etag=check_etag(record.get("etag")))
 
 
 def _user_record(user):

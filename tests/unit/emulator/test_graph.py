@@ -49,7 +49,9 @@ def test_photo_round_trip_and_request_log(api, rw_token):
     assert resp.headers["client-request-id"] == "c-r-1" and resp.headers["request-id"]
     meta = api.graph("GET", path, rw_token).json()
     assert meta["@odata.context"].endswith("/v1.0/$metadata#users('ade1e000-0000-4000-8000-000000000001')/photo/$entity")
-    assert meta["@odata.id"] == "%s/v1.0/users('ade1e000-0000-4000-8000-000000000001')/photo" % api.origin
+    # <object id>@<tenant id>, as in the docs' example (the emulator's tenant is 00000000-0000-4000-8000-00000000c0de).
+    assert meta["@odata.id"] == ("%s/v1.0/users('ade1e000-0000-4000-8000-000000000001@00000000-0000-4000-8000-00000000c0de')"
+                                 "/photo" % api.origin)
     assert (meta["id"], meta["width"], meta["height"], meta["@odata.mediaContentType"]) == ("300x200", 300, 200, "image/jpeg")
     assert re.fullmatch(r'"[0-9A-F]{8}"', meta["@odata.mediaEtag"])
     value = api.graph("GET", path + "/$value", rw_token)
