@@ -7,9 +7,9 @@ import os
 import sys
 
 import pytest
-import requests
 
 from ansible_collections.o365.outlook.plugins.module_utils.graph._connect import connect
+from ansible_collections.o365.outlook.tests.unit.utils.emulator_control import control_calls
 from ansible_collections.o365.outlook.tests.unit.utils.threads import run_together
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
@@ -33,17 +33,8 @@ def emulator(tmp_path_factory):
 def control(emulator, monkeypatch):
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
-    emulator.state.reset()
-    session = requests.Session()
-    session.verify = emulator.info["ca_path"]
-    session.trust_env = False
-
-    def call(method, path):
-        response = session.request(method, emulator.info["control_url"] + path, timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-    yield call
-    session.close()
+    with control_calls(emulator) as call:
+        yield call
 
 
 def _token_requests(control):

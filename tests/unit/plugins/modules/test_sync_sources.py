@@ -14,6 +14,7 @@ import requests
 from PIL import Image
 from ansible_collections.o365.outlook.tests.unit.utils.module_args import patch_module_args
 
+from ansible_collections.o365.outlook.tests.unit.utils.emulator_control import control_calls
 from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo_sync
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
@@ -45,17 +46,8 @@ def control(emulator, monkeypatch):
                  "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLOUD",
                  "O365_API_URL", "AZURE_AUTHORITY_HOST"):
         monkeypatch.delenv(name, raising=False)
-    emulator.state.reset()
-    session = requests.Session()
-    session.verify = emulator.info["ca_path"]
-    session.trust_env = False
-
-    def call(method, path):
-        response = session.request(method, emulator.info["control_url"] + path, timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()
-    yield call
-    session.close()
+    with control_calls(emulator) as call:
+        yield call
 
 
 def sync(emulator, capfd, **args):
