@@ -57,6 +57,23 @@ def test_regression_token_at_the_cut_of_a_text_body_is_not_shown(adapter, sessio
     assert error.message.startswith("x" * 190 + MASK)
 
 
+@pytest.mark.parametrize("form, shown", [
+    (quote(TOKEN, safe="").replace("%2B", "%2b").replace("%2F", "%2f").replace("%3D", "%3d"), TOKEN),
+    ("".join("&#x%x;" % ord(char) for char in TOKEN), TOKEN),
+    (TOKEN.encode().hex(), TOKEN.encode().hex()),
+    (TOKEN[:24], TOKEN[:24]),  # a server that keeps only the first 24 characters
+    (TOKEN[-10:], TOKEN[-10:]),
+], ids=["percent-lower", "html-entities", "hex", "cut-off-prefix", "its-end"])
+def test_regression_token_echoed_in_another_encoding_or_cut_is_not_shown(adapter, session, retry_policy, form, shown):
+    """issue 17 defect 6: these echoes of the token in use were shown whole in the error's message."""
+    body = json.dumps({"error": {"code": "BadRequest", "message": "Token %s is not valid." % form}}).encode()
+    error = fail_with(adapter, session, retry_policy, Reply(400, content=body, headers={"Content-Type": "application/json"}))
+    assert error.status == 400
+    assert "Token %s is not valid." % MASK in error.message
+    assert shown not in error.message and shown not in error.msg
+    assert leaked_prefix(error.message, TOKEN, shortest=8) == ""
+
+
 def test_the_token_in_use_is_redacted_without_being_registered_by_the_caller(adapter, session, retry_policy):
     redactor = Redactor()
     error = fail_with(adapter, session, retry_policy, Reply(502, content=("echo: Bearer " + TOKEN).encode()), redactor=redactor)
