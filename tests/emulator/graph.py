@@ -319,10 +319,21 @@ class GraphApi:
         return self._fault_response(req, fault, None)
 
     def finish(self, req, resp):
-        """The answer actually sent: resp, or what an after_apply fault makes of it."""
-        if req.after_fault is None:
+        """The answer actually sent: resp, or what an after_apply fault makes of it; with the throttle headers."""
+        if req.after_fault is not None:
+            resp = self._fault_response(req, req.after_fault, resp)
+        return self._with_throttle_headers(req, resp)
+
+    def _with_throttle_headers(self, req, resp, client_id=None):
+        """throttle_headers: x-ms-throttle-limit-percentage and x-ms-throttle-scope on every answer to an app whose use
+        of its write_rate_limit is above 0.8 (direct answers, $batch items, the envelope), the scope also on the bucket's
+        429s. Measured when the answer is made, so the envelope reports the use after its items."""
+        if resp.drop:
             return resp
-        return self._fault_response(req, req.after_fault, resp)
+        client_id = req.log.get("client_id") or client_id
+        headers = self.state.throttle_headers(client_id, refused=req.log.get("fault") == "rate_limit")
+        resp.headers.update(headers)
+        return resp
 
     def _fault_response(self, req, fault, real):
         """What a fault answers; `real` is the request's own answer for after_apply faults, else None."""
@@ -649,6 +660,8 @@ class GraphApi:
 
     def _run_batch_item(self, envelope, item, statuses):
         sub, resp = self._batch_item(envelope, item, statuses)
+        if not sub.handled:  # refused before the pipeline (424, a bad body, a nested batch): the envelope's app
+            resp = self._with_throttle_headers(sub, resp, envelope.log.get("client_id"))
         self.state.record(sub, resp)
         return resp
 
@@ -708,6 +721,7 @@ class GraphApi:
             return sub, graph_error(sub, 424, "FailedDependency", "A request this one depends on failed.")
         if [part.lower() for part in split_segments(sub.path)[1:2]] == ["$batch"]:
             return sub, graph_error(sub, 400, "BadRequest", "A batch cannot contain another batch.")
+        sub.handled = True
         return sub, self.handle_graph(sub)
 
     @staticmethod

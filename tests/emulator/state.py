@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import collections
 import copy
 import dataclasses
 import hashlib
@@ -82,6 +83,7 @@ DEFAULT_BEHAVIOURS = {
     "write_rate_limit": None,
     "no_mailbox": "ErrorNonExistentMailbox",
     "value_etag": False,
+    "throttle_headers": False,
     "faults": [],
     "graph_audiences": [GRAPH_RESOURCE, GRAPH_APP_ID],
     "outlook_audiences": list(OUTLOOK_RESOURCES),
@@ -104,6 +106,15 @@ PROFILES = {
 DEFAULT_PROFILE = "production"
 # Keys of method_latency_ms: HTTP methods of API requests, BATCH for a $batch envelope, TOKEN for the token endpoints.
 LATENCY_KEYS = ("GET", "PUT", "PATCH", "POST", "DELETE", "BATCH", "TOKEN")
+# throttle_headers (README, Behaviours): an app's use of its write_rate_limit is the writes it asked for (accepted or
+# refused) in a sliding window divided by what the limit allows in that time (per_second x the window). The window is
+# THROTTLE_WINDOW_S, longer for slow limits so that it holds at least THROTTLE_WINDOW_WRITES writes' worth of the limit.
+# The headers are sent while the use is above THROTTLE_REPORT_FROM; the value is capped at THROTTLE_REPORT_CAP, as the
+# Graph docs (identity and access limits) give the range 0.8 to 1.8.
+THROTTLE_WINDOW_S = 1.0
+THROTTLE_WINDOW_WRITES = 20
+THROTTLE_REPORT_FROM = 0.8
+THROTTLE_REPORT_CAP = 1.8
 
 
 def profile_behaviours(name: str) -> dict:
@@ -135,6 +146,7 @@ class Request:
         self.log = {}  # what the handlers learn on the way: api, user, client_id, token_kind, credential, fault
         self.after_fault = None  # an "after_apply" fault: it changes the answer once the request has been served
         self.stale = False  # a "stale" fault: photo reads answer with the user's previous photo (a lagging replica)
+        self.handled = False  # a $batch item that went through the pipeline (else graph.py adds the envelope app's headers)
 
     @property
     def base_url(self):
@@ -600,6 +612,7 @@ _BEHAVIOUR_CHECKS = {
     "write_rate_limit": _check_write_rate_limit,
     "no_mailbox": _choice(*NO_MAILBOX_ANSWERS),
     "value_etag": _check_bool,  # unconfirmed: whether Graph sends ETag on $value answers (README, Fidelity)
+    "throttle_headers": _check_bool,  # unconfirmed: whether photo answers carry x-ms-throttle-* headers (README, Fidelity)
     "faults": _check_faults,
     "graph_audiences": _check_audiences,
     "outlook_audiences": _check_audiences,
@@ -636,6 +649,8 @@ class State:
         self._throttle_random = random.Random()
         # write_rate_limit: client id -> (tokens, clock time of the last refill); the clock is replaceable for tests.
         self._write_buckets = {}
+        # throttle_headers: client id -> deque of the clock times of its writes (accepted or refused) in the window.
+        self._write_history = {}
         self.clock = time.monotonic
         self.behaviours = profile_behaviours(profile)
         self.reset()
@@ -651,6 +666,7 @@ class State:
             self._inflight = {}
             self._graph_count = 0
             self._write_buckets = {}
+            self._write_history = {}
             self.profile = self.start_profile
             self.behaviours = profile_behaviours(self.start_profile)
             for user_id, upn, name, has_photo in DEFAULT_USERS:
@@ -915,6 +931,7 @@ class State:
                 self._throttle_random = random.Random(seed)  # a seed makes the throttled sequence repeatable
             if base is not None or "write_rate_limit" in checked:
                 self._write_buckets = {}  # every app starts again with a full bucket
+                self._write_history = {}  # ... and with no use of it
             return dict(copy.deepcopy(self.behaviours), profile=self.profile)
 
     def latency_seconds(self, kind: str | None = None) -> float:
@@ -948,6 +965,7 @@ class State:
             now = self.clock()
             key = (client_id or "").lower()
             rate, burst = limit["per_second"], limit["burst"]
+            self._remember_write_locked(key, now, limit)
             tokens, last = self._write_buckets.get(key, (float(burst), now))
             tokens = min(float(burst), tokens + max(0.0, now - last) * rate)
             if tokens >= 1.0:
@@ -955,6 +973,61 @@ class State:
                 return None
             self._write_buckets[key] = (tokens, now)
             return limit["retry_after"] or "%.3f" % max(0.001, (1.0 - tokens) / rate)
+
+    @staticmethod
+    def _use_window(limit):
+        """The seconds over which an app's use of its write_rate_limit is measured (throttle_headers)."""
+        return max(THROTTLE_WINDOW_S, THROTTLE_WINDOW_WRITES / limit["per_second"])
+
+    def _remember_write_locked(self, key, now, limit):
+        history = self._write_history.get(key)
+        if history is None:
+            # Past the cap the reported value does not change: the oldest entries may go.
+            cap = int(THROTTLE_REPORT_CAP * self._use_window(limit) * limit["per_second"]) + 2
+            history = self._write_history[key] = collections.deque(maxlen=cap)
+        history.append(now)
+
+    def write_limit_use(self, client_id) -> float | None:
+        """The app's use of its write_rate_limit (1.0: writing at the limit's rate), None without a limit.
+
+        Writes asked for in the window (accepted or refused) / (per_second x the window); the window is
+        max(THROTTLE_WINDOW_S, THROTTLE_WINDOW_WRITES / per_second) seconds. Exact up to 1.8; above, at least 1.8 (the
+        history keeps only what the cap needs).
+        """
+        with self._lock:
+            limit = self.behaviours["write_rate_limit"]
+            if not limit:
+                return None
+            history = self._write_history.get((client_id or "").lower())
+            if not history:
+                return 0.0
+            window = self._use_window(limit)
+            since = self.clock() - window
+            while history and history[0] <= since:
+                history.popleft()
+            return len(history) / (limit["per_second"] * window)
+
+    def throttle_headers(self, client_id, refused=False) -> dict:
+        """The x-ms-throttle-* headers of an answer to this app (behaviour throttle_headers; README, Behaviours).
+
+        Empty unless throttle_headers is on, write_rate_limit is set and the app is known. While the app's use is
+        above 0.8: x-ms-throttle-limit-percentage (the use, capped at 1.8, one or two decimals) and
+        x-ms-throttle-scope. A write refused by the bucket (refused) carries the scope whatever the use.
+        """
+        if not client_id or not self.behaviours["throttle_headers"]:
+            return {}
+        use = self.write_limit_use(client_id)
+        if use is None:
+            return {}
+        headers = {}
+        if use > THROTTLE_REPORT_FROM:
+            text = "%.2f" % min(use, THROTTLE_REPORT_CAP)
+            headers["x-ms-throttle-limit-percentage"] = text[:-1] if text.endswith("0") else text
+        if headers or refused:
+            # The documented form <Scope>/<Limit>/<ApplicationId>/<TenantId>: the bucket is per app in this one
+            # tenant (Tenant_Application) and counts writes only (Write).
+            headers["x-ms-throttle-scope"] = "Tenant_Application/Write/%s/%s" % (client_id.lower(), self.tenant_id)
+        return headers
 
     def take_fault(self, method, path, body=b"", photo_read=False):
         """The first configured fault matching this request, with one of its count consumed; None if none matches.
