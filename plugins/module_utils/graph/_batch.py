@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ._answers import Origin, batch_binary, batch_envelope, graph_error, json_body, response_origin
 from ._body import BATCH_ANSWER
 from ..common._errors import OutlookError
+from ._gate import throttle_usage
 from ._retry import RETRY_STATUSES, parse_retry_after
 
 if TYPE_CHECKING:
@@ -115,6 +116,11 @@ def run_batch(transport: ApiTransport, api_base: str, items: list[BatchItem]) ->
                 asked = parse_retry_after(item.headers.get("retry-after"))
                 if asked is not None:
                     longest_wait = max(longest_wait or 0.0, asked)
+        # Throttled items are heard by the gate as a throttled request is: every worker slows down.
+        throttled = sum(1 for item in again if item.status == 429)
+        usage = max((value for value in (throttle_usage(item.headers) for item in pending if item.headers) if value is not None), default=None)
+        if throttled or usage is not None:
+            transport.heard_items(response, throttled, retry.honoured_wait(longest_wait), usage)
         # The token expired or was revoked between the envelope and its items: one new token, then those items again.
         if rejected and not refreshed and transport.refresh_rejected_token(response):
             refreshed = True

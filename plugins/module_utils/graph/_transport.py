@@ -20,7 +20,7 @@ from ..common._errors import ConfigurationError, GraphError, MalformedAnswerErro
 from ..common._redact import Redactor
 from ._answers import error_answer, text_or_number
 from ._body import ERROR_BODY, JSON_ANSWER, AnswerLimit, read_body, read_error_body
-from ._gate import AdaptiveGate
+from ._gate import AdaptiveGate, Slot, throttle_usage
 from ._origin import REDIRECT_STATUSES, ForeignOrigin, OriginRules, url_origin
 from ._retry import RETRY_STATUSES, RetryPolicy, RetryState, parse_retry_after
 from ._session import HAS_REQUESTS, BearerAuth, TlsSession, require_requests, tls_verify_setting
@@ -178,22 +178,24 @@ class ApiTransport:
         self._stats.add(name, amount)
 
     def _send(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, retry: RetryState,
-              limit: AnswerLimit) -> Response:
-        """One exchange, its body read within its limit; a 429 tells the gate how long everyone should hold."""
-        started = self.gate.acquire() if self.gate is not None else None
-        throttled = False
-        hold = None
+              limit: AnswerLimit, slot: Slot | None) -> Response:
+        """One exchange, its body read within its limit; the gate hears its answer (a 429 says how long everyone
+        should hold, a throttle header how near the limit the app is)."""
+        started = self.gate.sending(slot) if slot is not None else None
+        status = hold = usage = None
         try:
             response = self._exchange(method, url, data, headers, json_body, limit)
-            throttled = response.status_code == 429
-            if throttled:
+            status = response.status_code
+            usage = throttle_usage(response.headers)
+            if status == 429:
                 # Only a wait this request will itself honour holds the others: a Retry-After beyond its retry budget
                 # (a day, a hostile value) makes it give up at once, and must not stall anyone.
                 hold = retry.honoured_wait(parse_retry_after(response.headers.get("Retry-After")))
+            response.o365_slot = slot
             return response
         finally:
-            if self.gate is not None:
-                self.gate.release(throttled, hold, started=started, method=method)
+            if slot is not None:
+                self.gate.answered(slot, "BATCH" if url.endswith("/$batch") else method, started, status, hold, usage)
 
     def _exchange(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, limit: AnswerLimit) -> Response:
         """Request and whole body within request_timeout; a 2xx body within limit, any other within ERROR_BODY."""
@@ -213,6 +215,13 @@ class ApiTransport:
                 if exchange is not None and exchange.expired:
                     raise ExchangeTimedOut(exchange.seconds) from None
                 raise
+
+    def heard_items(self, response: Any, throttled: int, hold: float | None, usage: float | None) -> None:
+        """What the items of a $batch answer said about the limit: how many were throttled (429), the Retry-After the
+        retry will wait out (None: it will not), the highest x-ms-throttle-limit-percentage."""
+        slot = getattr(response, "o365_slot", None)
+        if self.gate is not None and slot is not None:
+            self.gate.throttled_items(slot, throttled, hold, usage)
 
     def refresh_rejected_token(self, response: Any) -> bool:
         """After a 401 inside an answer that itself succeeded (a $batch item): fetch a new token once for all
@@ -244,11 +253,11 @@ class ApiTransport:
         self._wait(retry, delay)
 
     def _attempt(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, retry: RetryState,
-                 limit: AnswerLimit) -> Response | None:
+                 limit: AnswerLimit, slot: Slot | None) -> Response | None:
         """The answer to one attempt; None when the connection broke and another attempt is due (already waited for)."""
         self._stats.add("requests")
         try:
-            return self._send(method, url, data, headers, json_body, retry, limit)
+            return self._send(method, url, data, headers, json_body, retry, limit, slot)
         except OutlookError:
             raise  # from the token provider: already typed
         except ForeignOrigin as exc:
@@ -272,11 +281,21 @@ class ApiTransport:
         """Returns the successful (2xx) response, its body read (at most limit); raises GraphError, TransportError,
         MalformedAnswerError (AnswerTooLargeError over the limit) or AuthenticationError."""
         self._origin_rules.check(method, url)
+        # One slot in the gate from the first attempt to the last: waits for a retry keep it (see _gate.Slot).
+        slot = self.gate.acquire() if self.gate is not None else None
+        try:
+            return self._request(method, url, data, headers, json_body, limit, slot)
+        finally:
+            if slot is not None:
+                self.gate.release(slot)
+
+    def _request(self, method: str, url: str, data: Any, headers: dict | None, json_body: Any, limit: AnswerLimit,
+                 slot: Slot | None) -> Response:
         retry = self.retry_policy.start()
         refreshed = False
         hops = 0
         while True:
-            response = self._attempt(method, url, data, headers, json_body, retry, limit)
+            response = self._attempt(method, url, data, headers, json_body, retry, limit, slot)
             if response is None:
                 continue
             status = response.status_code

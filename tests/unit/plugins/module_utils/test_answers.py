@@ -221,6 +221,9 @@ class EnvelopeTransport:
     def count(self, name, amount=1):
         pass
 
+    def heard_items(self, response, throttled, hold, usage):
+        assert throttled >= 0 and (usage is None or 0 <= usage <= 10)
+
     def request(self, method, url, json_body=None, **kwargs):
         self.asked.append(json_body)
         return FakeResponse(self.bodies.pop(0) if self.bodies else b"", {"request-id": "env-1"})
@@ -229,7 +232,7 @@ class EnvelopeTransport:
 metadata_entries = st.fixed_dictionaries({}, optional=dict(
     id=st.sampled_from([str(n) for n in range(5)] + [0, 7, None]),
     status=st.sampled_from([200, 404, 429, 503, 400, "200", None]),
-    headers=st.none() | st.dictionaries(st.sampled_from(["Retry-After", "request-id"]), scalars),
+    headers=st.none() | st.dictionaries(st.sampled_from(["Retry-After", "request-id", "x-ms-throttle-limit-percentage"]), scalars),
     body=json_values | near_metadata() | st.just({"error": {"code": "ImageNotFound"}})))
 GOOD_META = {"@odata.mediaContentType": "image/jpeg", "id": "96x96", "width": 96, "height": 96}
 # Mostly well-formed entries, so that runs where some users succeed and others fail are common.

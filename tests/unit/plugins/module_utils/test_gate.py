@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
+"""graph/_gate.py: slow start, every sign of a limit heard once per round trip, a latency baseline that ages.
+The regressions of 1.0.0's gate, through the transport, are in test_gate_regressions.py."""
 from __future__ import annotations
 
 import heapq
@@ -8,153 +10,242 @@ import time
 
 import pytest
 
-from ansible_collections.o365.outlook.plugins.module_utils.graph._gate import AdaptiveGate
+from ansible_collections.o365.outlook.plugins.module_utils.graph._gate import AdaptiveGate, throttle_usage
 from ansible_collections.o365.outlook.tests.unit.utils.fake_clock import FakeClock
 
 
-def _full_round(gate, clock, latency=1.0, method="PUT"):
+def gate_on(clock, start=8, ceiling=64):
+    return AdaptiveGate(start, ceiling, sleep=clock.sleep, clock=clock.monotonic)
+
+
+def full_round(gate, clock, latency=1.0, method="PUT", status=200, usage=None):
     """As many requests as the window allows, all at once, each answered after `latency` seconds."""
-    started = [gate.acquire() for dummy in range(gate.allowed)]
+    slots = [gate.acquire() for dummy in range(gate.allowed)]
+    started = [gate.sending(slot) for slot in slots]
     clock.now += latency
-    for start in started:
-        gate.release(started=start, method=method)
+    for slot, start in zip(slots, started):
+        gate.answered(slot, method, start, status, usage=usage)
+        gate.release(slot)
 
 
-def test_grows_from_its_start_while_throughput_grows_up_to_the_ceiling():
+def test_slow_start_doubles_the_window_every_round_trip_up_to_the_ceiling():
     clock = FakeClock()
-    gate = AdaptiveGate(4, 32, sleep=clock.sleep, clock=clock.monotonic)
+    gate = gate_on(clock, 4, 40)
     seen = []
-    for dummy in range(12):
-        _full_round(gate, clock)
+    for dummy in range(5):
+        full_round(gate, clock)
         seen.append(gate.allowed)
-    assert seen[:4] == [6, 9, 13, 20]  # by half (6, 9, 13.5, 20.25) while each round does more
-    assert seen[-1] == 32 and gate.stats() == dict(concurrency_start=4, concurrency_peak=32, concurrency_final=32)
+    # Each answer found the gate full, so each added one; the last answers of a round find it no longer full.
+    assert seen[0] >= 7 and seen[1] >= 13 and seen[2] >= 25 and seen[-1] == 40
+    assert gate.stats() == dict(concurrency_start=4, concurrency_peak=40, concurrency_final=40)
 
 
 def test_a_fixed_gate_never_grows():
     clock = FakeClock()
-    gate = AdaptiveGate(8, 8, sleep=clock.sleep, clock=clock.monotonic)
+    gate = gate_on(clock, 8, 8)
     for dummy in range(10):
-        _full_round(gate, clock)
+        full_round(gate, clock)
     assert gate.allowed == 8 and gate.peak == 8
 
 
 def test_no_growth_when_the_work_does_not_fill_the_window():
     """Two workers against a window of 8: the gate was never the limit, so more room would not help."""
     clock = FakeClock()
-    gate = AdaptiveGate(8, 64, sleep=clock.sleep, clock=clock.monotonic)
+    gate = gate_on(clock)
     for dummy in range(50):
-        first, second = gate.acquire(), gate.acquire()
+        slots = [gate.acquire(), gate.acquire()]
+        started = [gate.sending(slot) for slot in slots]
         clock.now += 1.0
-        gate.release(started=first, method="PUT")
-        gate.release(started=second, method="PUT")
+        for slot, start in zip(slots, started):
+            gate.answered(slot, "PUT", start, 200)
+            gate.release(slot)
     assert gate.allowed == 8
 
 
-def test_once_growing_by_half_gains_nothing_it_grows_by_one():
-    """A service that answers more slowly the more it is sent (a fixed 20 per second): the throughput stops growing."""
+def test_once_writing_reads_neither_count_nor_stop_the_growth():
+    """A sync's rounds mix $batch reads with uploads: growth is counted on the uploads, and the reads between them
+    do not end it (1.0.0's rounds ended growth when reads lowered a round's rate)."""
     clock = FakeClock()
-    gate = AdaptiveGate(10, 64, sleep=clock.sleep, clock=clock.monotonic)
-    sizes = []
-    for dummy in range(6):
-        _full_round(gate, clock, latency=gate.allowed / 20.0)
-        sizes.append(gate.allowed)
-    assert sizes[0] == 15  # 10/0.5 s = 20 per second, the first round: no rate to beat yet
-    assert sizes[1] == 15  # 15 in 0.75 s is 20 per second again: no gain, stop growing by half
-    assert gate.allowed < 30
+    gate = gate_on(clock, 8, 64)
+    full_round(gate, clock, method="PUT")
+    after_writes = gate.allowed
+    for dummy in range(5):
+        full_round(gate, clock, latency=0.25, method="BATCH")
+    assert gate.allowed == after_writes  # reads once writing: no credit
+    full_round(gate, clock, method="PUT")
+    assert gate.allowed > after_writes  # still in slow start: growing by one per answer
 
 
-def test_a_429_takes_one_step_back_per_burst_and_many_hold_everyone():
+def test_before_the_first_write_reads_grow_the_window():
     clock = FakeClock()
-    gate = AdaptiveGate(20, 64, sleep=clock.sleep, clock=clock.monotonic)
-    tickets = [gate.acquire() for dummy in range(20)]
-    gate.release(throttled=True, retry_after=1.5, started=tickets.pop(), method="PUT")
-    assert gate.allowed == 16 and gate.not_before == 0.0  # one 429: smaller window, nobody else waits
-    gate.release(throttled=True, retry_after=1.5, started=tickets.pop(), method="PUT")
-    assert gate.allowed == 16  # the same burst: no second step
-    gate.release(throttled=True, retry_after=1.5, started=tickets.pop(), method="PUT")
+    gate = gate_on(clock, 8, 64)
+    full_round(gate, clock, latency=0.25, method="BATCH")
+    assert gate.allowed > 8
+
+
+def test_the_first_429_halves_the_window_and_one_burst_is_one_step():
+    clock = FakeClock()
+    gate = gate_on(clock, 20, 64)
+    slots = [gate.acquire() for dummy in range(20)]
+    for slot in slots:
+        gate.sending(slot)
+    gate.answered(slots[0], "PUT", None, 429, hold=1.5)
+    assert gate.allowed == 10 and gate.not_before == 0.0  # one 429: smaller window, nobody else waits
+    gate.answered(slots[1], "PUT", None, 429, hold=1.5)
+    assert gate.allowed == 10  # sent before the step: the same burst, no second step
+    gate.answered(slots[2], "PUT", None, 429, hold=1.5)
     assert gate.not_before == clock.now + 1.5  # more than 5% of the window: everyone waits out the Retry-After
-    for ticket in tickets:
-        gate.release(started=ticket, method="PUT")
+    # The throttled requests keep their slots while they wait: nothing new gets in.
+    assert gate.in_flight == 20
+    for slot in slots:
+        gate.release(slot)
     gate.acquire()
     assert clock.sleeps == [1.5]
 
 
-def test_answers_slowing_down_shrink_the_window():
+def test_a_429_sent_after_a_step_takes_another():
     clock = FakeClock()
-    gate = AdaptiveGate(10, 64, sleep=clock.sleep, clock=clock.monotonic)
-    _full_round(gate, clock, latency=0.2)
-    grown = gate.allowed
-    _full_round(gate, clock, latency=0.5)  # 2.5x slower than the fastest round of this method
-    assert gate.allowed == int(grown * 0.9)
+    gate = gate_on(clock, 20, 64)
+    first = gate.acquire()
+    gate.sending(first)
+    gate.answered(first, "PUT", None, 429)
+    assert gate.allowed == 10
+    gate.sending(first)  # its retry, sent after the step
+    gate.answered(first, "PUT", None, 429)
+    assert gate.allowed == 7  # 10 x 0.7: out of slow start, a 429 takes 30% off
+
+
+def test_a_429_without_a_honoured_wait_holds_no_one():
+    clock = FakeClock()
+    gate = gate_on(clock, 4, 64)
+    slots = [gate.acquire() for dummy in range(4)]
+    for slot in slots:
+        gate.sending(slot)
+        gate.answered(slot, "PUT", None, 429, hold=None)
+    assert gate.not_before == 0.0
+
+
+def test_throttled_batch_items_count_like_429s():
+    clock = FakeClock()
+    gate = gate_on(clock, 20, 64)
+    slot = gate.acquire()
+    gate.sending(slot)
+    gate.answered(slot, "BATCH", clock.now, 200)
+    gate.throttled_items(slot, 12, hold=1.0)
+    assert gate.allowed == 10 and gate.not_before == clock.now + 1.0
+
+
+@pytest.mark.parametrize("value, usage", [("0.85", 0.85), ("1.8", 1.8), ("85", 0.85), ("97%", 0.97), ("nan", None), ("inf", None),
+                                          ("-1", None), ("", None), ("high", None), (None, None), ("1e9", None)])
+def test_throttle_usage_is_read_or_left_alone(value, usage):
+    headers = {} if value is None else {"x-ms-throttle-limit-percentage": value}
+    assert throttle_usage(headers) == usage
+
+
+def test_throttle_header_at_08_stops_growth_and_at_095_takes_a_tenth_off():
+    clock = FakeClock()
+    gate = gate_on(clock, 10, 64)
+    full_round(gate, clock, usage=0.85)
+    assert gate.allowed == 10  # near the limit: no growth, and slow start is over
+    full_round(gate, clock, usage=0.96)
+    assert gate.allowed == 9  # once for the round trip, not once per answer
+    full_round(gate, clock)
+    assert 9 <= gate.window < 10  # growing again, by half a request per round trip
+
+
+def test_answers_slowing_down_take_one_step_then_the_baseline_ages_and_growth_resumes():
+    clock = FakeClock()
+    # A fixed window of 10 (ceiling 10): only the decreases move it, and growth back to the ceiling.
+    steady, slowed = gate_on(clock, 10, 10), gate_on(clock, 10, 10)
+    for gate, later in ((steady, 0.2), (slowed, 0.5)):
+        full_round(gate, clock, latency=0.2)
+        full_round(gate, clock, latency=later)  # 2.5x slower than its baseline, for `slowed`
+    assert slowed.allowed == 9 and steady.allowed == 10
+    lowered = slowed.window
+    for dummy in range(12):
+        full_round(slowed, clock, latency=0.5)  # lastingly slower, not throttling: no ratchet down
+    assert slowed.window > lowered
 
 
 def test_latency_is_judged_per_method():
     """Reads at 60 ms, then writes at 1 s: slower answers of another method are not a slowdown."""
     clock = FakeClock()
-    gate = AdaptiveGate(8, 64, sleep=clock.sleep, clock=clock.monotonic)
-    _full_round(gate, clock, latency=0.06, method="GET")
+    gate = gate_on(clock, 8, 64)
+    full_round(gate, clock, latency=0.06, method="GET")
     after_reads = gate.allowed
-    _full_round(gate, clock, latency=1.0, method="PUT")
-    assert gate.allowed == after_reads  # not shrunk (the lower rate only ends the growth by half)
-    _full_round(gate, clock, latency=1.0, method="PUT")
-    assert gate.allowed == after_reads + 1
+    full_round(gate, clock, latency=1.0, method="PUT")
+    assert gate.allowed > after_reads
 
 
 class _RateLimitedService:
-    """Discrete-event model of the bench's realistic service: writes take 1 s +/- 20%, at most `limit` starts per
-    second (a token bucket); above it a 429 with Retry-After 1 comes back at once."""
+    """One token bucket shared by every run: `limit` writes a second, as many at once; above it a 429 comes back
+    at once. Writes take 1 s +/- 20%."""
 
-    def __init__(self, limit, seed=7):
+    def __init__(self, limit, seed):
         self.limit = limit
         self.tokens = float(limit)
-        self.last = None
+        self.last = 0.0
         self.random = random.Random(seed)
 
     def admit(self, now):
-        if self.last is not None:
-            self.tokens = min(float(self.limit), self.tokens + (now - self.last) * self.limit)
+        self.tokens = min(float(self.limit), self.tokens + (now - self.last) * self.limit)
         self.last = now
         if self.tokens >= 1:
             self.tokens -= 1
             return True
         return False
 
-    def latency(self):
-        return self.random.uniform(0.8, 1.2)
 
-
-@pytest.mark.parametrize("start, ceiling, least_share", [(8, 64, 0.85), (8, 8, 0.0)])
-def test_on_a_rate_limited_service_it_finds_the_limit(start, ceiling, least_share):
-    """The issue 11 target in the model: sustained writes at >= 85% of the limit with <= 3% answered 429."""
+def simulate(runs, users, limit=40, seed=7, start=8, ceiling=64):
+    """Discrete-event model of `runs` sync runs (AWX slices) against one limit, each with `users` uploads: a throttled
+    upload keeps its slot and is sent again after its Retry-After of 1 s, as the transport does."""
     clock = FakeClock(0.0)
-    gate = AdaptiveGate(start, ceiling, sleep=lambda seconds: None, clock=clock.monotonic)
-    service = _RateLimitedService(limit=40)
-    events, done, throttled, sequence = [], [], 0, 0
-    while clock.now < 120.0:
-        while gate.in_flight < gate.allowed and gate.not_before <= clock.now:
-            started = gate.acquire()
-            sequence += 1
-            if service.admit(clock.now):
-                heapq.heappush(events, (clock.now + service.latency(), sequence, started, False))
-            else:
-                heapq.heappush(events, (clock.now + 0.01, sequence, started, True))
-        next_moment = events[0][0] if events else float("inf")
-        if gate.in_flight < gate.allowed and gate.not_before > clock.now:  # a hold ends before the next answer
-            next_moment = min(next_moment, gate.not_before)
-        clock.now = next_moment
+    gates = [AdaptiveGate(start, ceiling, sleep=lambda seconds: None, clock=clock.monotonic) for dummy in range(runs)]
+    service = _RateLimitedService(limit, seed)
+    left, events, done, sent, throttled, order = [users] * runs, [], [], 0, 0, 0
+    while True:
+        for number, gate in enumerate(gates):
+            while left[number] and gate.in_flight < gate.allowed and gate.not_before <= clock.now:
+                left[number] -= 1
+                order += 1
+                heapq.heappush(events, (clock.now, order, number, gate.acquire(), "send"))
+        if not events:
+            break
+        moment = events[0][0]
+        held = [gate.not_before for gate in gates if gate.not_before > clock.now]
+        clock.now = min([moment] + held)
         while events and events[0][0] <= clock.now:
-            dummy, dummy, started, was_throttled = heapq.heappop(events)
-            gate.release(throttled=was_throttled, retry_after=1.0 if was_throttled else None, started=started, method="PUT")
-            throttled += was_throttled
-            if not was_throttled:
-                done.append(clock.now)
-    sustained = len([moment for moment in done if moment >= 20.0]) / (clock.now - 20.0)
-    share = throttled / float(len(done) + throttled)
-    if least_share:
-        assert sustained >= least_share * 40 and share <= 0.03, (sustained, share)
-    else:  # today's fixed 8: 8 at a time, a second each
-        assert sustained < 9 and throttled == 0
+            dummy, dummy, number, slot, what = heapq.heappop(events)
+            gate = gates[number]
+            order += 1
+            if what == "send":
+                started = gate.sending(slot)
+                sent += 1
+                ok = service.admit(clock.now)
+                answer_at = clock.now + (service.random.uniform(0.8, 1.2) if ok else 0.06)
+                heapq.heappush(events, (answer_at, order, number, (slot, started), 200 if ok else 429))
+            else:
+                slot, started = slot
+                gate.answered(slot, "PUT", started, what, hold=1.0 if what == 429 else None)
+                if what == 429:
+                    throttled += 1
+                    heapq.heappush(events, (clock.now + 1.0, order, number, slot, "send"))
+                else:
+                    done.append(clock.now)
+                    gate.release(slot)
+    done.sort()
+    middle = done[len(done) // 10:len(done) * 9 // 10]
+    rate = (len(middle) - 1) / (middle[-1] - middle[0])
+    return rate / limit, throttled / float(sent)
+
+
+@pytest.mark.parametrize("runs, users, least_share, most_throttled", [
+    (1, 400, 0.85, 0.03), (1, 2000, 0.9, 0.03), (4, 100, 0.85, 0.03), (4, 400, 0.9, 0.02)])
+def test_in_the_model_it_reaches_the_limit_with_few_429s(runs, users, least_share, most_throttled):
+    """The issue 18 targets in a model of the service (the bench measures them on the emulator): the median of 5 seeds."""
+    figures = sorted(simulate(runs, users, seed=seed) for seed in range(1, 6))
+    shares, throttled = sorted(share for share, dummy in figures), sorted(share for dummy, share in figures)
+    assert shares[2] >= least_share and throttled[2] <= most_throttled, (shares, throttled)
 
 
 def test_never_more_in_flight_than_allowed():
@@ -164,14 +255,16 @@ def test_never_more_in_flight_than_allowed():
 
     def worker():
         for dummy in range(20):
-            started = gate.acquire()
+            slot = gate.acquire()
+            started = gate.sending(slot)
             with lock:
                 peak[0] += 1
                 peak[1] = max(peak[1], peak[0])
             time.sleep(0.001)
             with lock:
                 peak[0] -= 1
-            gate.release(started=started, method="GET")
+            gate.answered(slot, "GET", started, 200)
+            gate.release(slot)
 
     threads = [threading.Thread(target=worker) for dummy in range(8)]
     for thread in threads:

@@ -149,13 +149,13 @@ def test_a_honoured_retry_after_holds_the_others_for_that_long(adapter, session)
     policy = RetryPolicy(max_attempts=3, sleep=clock.sleep, clock=clock.monotonic, wall_clock=clock.time, max_total=120.0)
     transport = ApiTransport(session, FakeTokens(), policy, gate=gate)
     held = []
-    real_release = gate.release
+    real_answered = gate.answered
 
-    def release(throttled=False, retry_after=None, **kwargs):
-        held.append(retry_after)
-        real_release(throttled, retry_after, **kwargs)
+    def answered(slot, method, started, status, hold=None, usage=None):
+        held.append(hold)
+        real_answered(slot, method, started, status, hold, usage)
 
-    gate.release = release
+    gate.answered = answered
     adapter.expect("GET", "/photo", Reply(429, headers={"Retry-After": "7"}))
     adapter.expect("GET", "/photo", Reply(429, headers={"Retry-After": "7"}))
     adapter.expect("GET", "/photo", Reply(200, json_body={}))
