@@ -104,7 +104,7 @@ options:
       - Photo writes are slow (about a second each on the service), so a large upload is bound by how many run at once.
         With 8 at a time that is 8 writes per second at most, whatever the service would allow.
       - The default of 64 leaves room to reach a per-app limit of about 40 writes per second at one second per write,
-        with headroom for slower answers. It is not a target, since the run doubles its window every round trip only
+        with headroom for slower answers. It is not a target, since the run grows its window by half every round trip only
         until the first sign of a limit (a 429, a throttle header or a slowdown), then grows slowly. How the window
         moves is in the bulk guide; the benchmark's sweep of this ceiling is in C(tests/bench/README.md).
       - Each request in flight holds one keep-alive connection and one thread.
