@@ -96,7 +96,7 @@ class AdaptiveGate:
         self._baseline: dict[str, collections.deque] = {}  # method -> recent round means
         self._rounds = 0
         self._latency_cut_round = -BASELINE_ROUNDS
-        self._new_round(clock())
+        self._new_round()
 
     @property
     def allowed(self) -> int:
@@ -160,7 +160,7 @@ class AdaptiveGate:
                 if not self._usage(slot.sent, usage) and full and status < 400 and (write or not self._written):
                     self._grow()
                 if self._round_done >= max(MIN_ROUND, self.allowed):
-                    self._end_round(now)
+                    self._end_round()
             self._cond.notify_all()
 
     def throttled_items(self, slot: Slot, count: int, hold: float | None = None, usage: float | None = None) -> None:
@@ -207,20 +207,19 @@ class AdaptiveGate:
 
     # ----------------------------------------------------------------- rounds, for latency
 
-    def _new_round(self, now: float) -> None:
-        self._round_started = now
+    def _new_round(self) -> None:
         self._round_done = 0
         self._round_throttled = 0
         self._round_latency: dict[str, tuple[float, int]] = {}
 
-    def _end_round(self, now: float) -> None:
+    def _end_round(self) -> None:
         self._rounds += 1
         # One step back for answers slowing down, then none until the baseline has aged past that slowdown: a service
         # that is lastingly slower is not pushed down to one request at a time.
         if self._slowed_down() and self._rounds - self._latency_cut_round >= BASELINE_ROUNDS:
             self._latency_cut_round = self._rounds
             self._decrease(self._sent - 1, LATENCY_DECREASE, limit=False)
-        self._new_round(now)
+        self._new_round()
 
     def _slowed_down(self) -> bool:
         """True when a method's mean latency this round is over LATENCY_RISE x its baseline (3 answers at least):

@@ -108,3 +108,20 @@ def api(emulator):
 @pytest.fixture
 def rw_token(api):
     return api.token()
+
+
+class FakeClock:
+    """The emulator state's clock (write_rate_limit, throttle_headers), moved by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(api, monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(api.state, "clock", fake)
+    return fake

@@ -29,20 +29,6 @@ def _jpeg(color):
     return out.getvalue()
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(api, monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(api.state, "clock", fake)
-    return fake
-
 
 def _put(api, token, user, color=(1, 2, 3)):
     return api.graph("PUT", "/users/%s/photo/$value" % user, token, data=_jpeg(color), headers=JPEG)

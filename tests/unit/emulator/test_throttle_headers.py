@@ -39,20 +39,6 @@ def _jpeg(color=(1, 2, 3)):
 PHOTO = _jpeg()
 
 
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(api, monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(api.state, "clock", fake)
-    return fake
-
 
 def _put(api, token, user=ADELE, session=None):
     if session is None:
