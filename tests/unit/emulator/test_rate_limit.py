@@ -29,7 +29,6 @@ def _jpeg(color):
     return out.getvalue()
 
 
-
 def _put(api, token, user, color=(1, 2, 3)):
     return api.graph("PUT", "/users/%s/photo/$value" % user, token, data=_jpeg(color), headers=JPEG)
 

@@ -39,7 +39,6 @@ def _jpeg(color=(1, 2, 3)):
 PHOTO = _jpeg()
 
 
-
 def _put(api, token, user=ADELE, session=None):
     if session is None:
         return api.graph("PUT", "/users/%s/photo/$value" % user, token, data=PHOTO, headers=JPEG)
