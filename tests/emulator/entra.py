@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl, unquote, unquote_plus
 
 import jwt
 
-from .state import Response, normalize_resource
+from .apps import normalize_resource
+from .wire import Response
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
@@ -76,7 +77,7 @@ class Entra:
 
     def handle(self, req):
         resp = self._route(req)
-        delay = self.state.latency_seconds("TOKEN")
+        delay = (req.tenant or self.state.default_tenant).behaviours.latency_seconds("TOKEN")
         if delay:
             time.sleep(delay)
         return resp
@@ -84,6 +85,7 @@ class Entra:
     def _route(self, req):
         if req.path in ("/msi/token", "/metadata/identity/oauth2/token"):
             req.log["api"] = "managed_identity"
+            req.tenant = self.state.default_tenant  # managed identities live in the default tenant
             if req.method != "GET":
                 return Response.json(405, {"error": "invalid_request", "error_description": "Use GET."})
             return self._app_service(req) if req.path == "/msi/token" else self._imds(req)
@@ -96,19 +98,21 @@ class Entra:
         method, handler = route
         if req.method != method:
             return Response.json(405, {"error": "invalid_request", "error_description": "Use %s." % method})
-        if tenant.lower() not in (self.state.tenant_id.lower(), self.state.tenant_domain.lower()):
+        found = self.state.tenant_by_authority(tenant)
+        if found is None:
             error = "invalid_request" if method == "POST" else "invalid_tenant"  # discovery answers invalid_tenant
             return aadsts_error(req, 400, error, 90002, (
                 "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. "
                 "Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
             ) % tenant)
+        req.tenant = found
         return handler(req, tenant)
 
     # ----------------------------------------------------------------- discovery
 
     def _discovery(self, req, tenant):
         del tenant  # like Entra, every URL in the document names the tenant by its id
-        base = "%s/%s" % (req.base_url, self.state.tenant_id)
+        base = "%s/%s" % (req.base_url, req.tenant.id)
         return Response.json(200, {
             "token_endpoint": base + "/oauth2/v2.0/token",
             "authorization_endpoint": base + "/oauth2/v2.0/authorize",
@@ -164,7 +168,9 @@ class Entra:
                 "The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default "
                 "suffixed to the resource identifier (application ID URI).") % scope)
         client = self.state.get_client(client_id)
-        if client is None:
+        # An app registered in another tenant and not consented in this one is unknown here, as in Entra.
+        roles = req.tenant.consented_roles(client_id) if client is not None else None
+        if roles is None:
             return aadsts_error(req, 400, "unauthorized_client", 700016, (
                 "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not "
                 "been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your "
@@ -173,9 +179,9 @@ class Entra:
         if failure is not None:
             return failure
         resource = normalize_resource(scope)
-        if not self.state.knows_resource(resource):
+        if not self.state.knows_resource(resource, req.tenant):
             return unknown_resource(req, 400, resource, tenant)
-        value = self.state.issue_token("app", client.client_id, scope, client.expires_in, roles=client.roles)[0]
+        value = self.state.issue_token("app", client.client_id, scope, client.expires_in, roles=roles, tenant=req.tenant)[0]
         return Response.json(200, {"token_type": "Bearer", "expires_in": client.expires_in, "ext_expires_in": client.expires_in,
                                    "access_token": value}, headers=NO_STORE)
 
@@ -221,7 +227,7 @@ class Entra:
         # msal pads x5t / x5t#S256 with '=', which the thumbprints we compute do not have.
         if header.get("x5t#S256", "").rstrip("=") != client.x5t_s256 and header.get("x5t", "").rstrip("=") != client.x5t:
             return "The key was not found."
-        endpoints = ["%s/%s/oauth2/v2.0/token" % (req.base_url, name) for name in (tenant, self.state.tenant_id, self.state.tenant_domain)]
+        endpoints = ["%s/%s/oauth2/v2.0/token" % (req.base_url, name) for name in [tenant, req.tenant.id] + req.tenant.domains]
         try:
             claims = jwt.decode(assertion, client.certificate.public_key(), algorithms=["RS256", "PS256"], audience=endpoints,
                                 options={"require": ["exp", "aud", "iss", "sub"]})

@@ -19,12 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import trustme
 
-from . import images
+from .control import ControlApi
 from .entra import Entra
-from .graph import GraphApi, graph_error, split_segments
+from .graph import GraphApi
+from .graph_errors import graph_error
 from .persist import Journal
-from .replica import check_etag
-from .state import DEFAULT_CLIENTS, DEFAULT_PROFILE, GRAPH_RESOURCE, Photo, Request, Response, State
+from .state import DEFAULT_PROFILE, State
+from .wire import Request, Response
 
 MAX_API_BODY = 64 * 1024 * 1024  # larger bodies are read and thrown away (the 4 MB check still sees their size)
 MAX_CONTROL_BODY = 1024 * 1024 * 1024
@@ -296,7 +297,7 @@ class _App:
     def handle(self, req, is_control):
         if is_control:
             return self.control.handle(req)
-        if req.path.startswith("/v1.0/") or req.path == "/v1.0":
+        if req.path.startswith(("/v1.0/", "/beta/")) or req.path in ("/v1.0", "/beta"):
             resp = self.graph.handle_graph(req)
         elif req.path.startswith("/api/v2.0/"):
             resp = self.graph.handle_outlook(req)
@@ -304,200 +305,6 @@ class _App:
             resp = self.entra.handle(req)
         self.state.record(req, resp)
         return resp
-
-
-def _control_error(status, message):
-    return Response.json(status, {"error": message})
-
-
-def _no_user(key):
-    return _control_error(404, "no user %r" % key)
-
-
-def _json_body(req):
-    try:
-        return json.loads(req.body.decode("utf-8") or "{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("the body must be JSON: %s" % exc) from exc
-
-
-def _int_field(body, name, default, low, high):
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError("%s must be an integer from %d to %d" % (name, low, high))
-    return value
-
-
-def _string_list(body, name, default):
-    value = body.get(name, default)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError("%s must be a list of strings" % name)
-    return value
-
-
-class ControlApi:
-    """/_emulator/...: seed users and photos, register clients, mint tokens, switch behaviours, read the request log."""
-
-    def __init__(self, state, info):
-        self.state = state
-        self.info = info
-        self._routes = (
-            ("GET", ("health",), self._health),
-            ("GET", ("info",), self._info),
-            ("POST", ("reset",), self._reset),
-            ("GET", ("users",), self._list_users),
-            ("POST", ("users",), self._add_users),
-            ("POST", ("users", "generate"), self._generate_users),
-            ("GET", ("users", "*"), self._get_user),
-            ("DELETE", ("users", "*"), self._delete_user),
-            ("PUT", ("users", "*", "photo"), self._put_photo),
-            ("DELETE", ("users", "*", "photo"), self._delete_photo),
-            ("POST", ("clients",), self._register_client),
-            ("POST", ("tokens",), self._mint_token),
-            ("POST", ("tokens", "expire"), self._expire_tokens),
-            ("POST", ("tokens", "revoke"), self._revoke_tokens),
-            ("GET", ("requests",), self._get_requests),
-            ("DELETE", ("requests",), self._clear_requests),
-            ("GET", ("behaviours",), self._get_behaviours),
-            ("PUT", ("behaviours",), self._put_behaviours),
-        )
-
-    def handle(self, req):
-        segments = split_segments(req.path)[1:]
-        path_known = False
-        for method, pattern, handler in self._routes:
-            if len(pattern) != len(segments) or not all(part in ("*", seg) for part, seg in zip(pattern, segments)):
-                continue
-            path_known = True
-            if method == req.method:
-                args = [seg for part, seg in zip(pattern, segments) if part == "*"]
-                try:
-                    return handler(req, *args)
-                except ValueError as exc:
-                    return _control_error(400, str(exc))
-        if path_known:
-            return _control_error(405, "method %s is not offered on %s" % (req.method, req.path))
-        return _control_error(404, "no control endpoint %s" % req.path)
-
-    # ----------------------------------------------------------------- endpoints
-
-    @staticmethod
-    def _health(req):
-        del req
-        return Response.json(200, {"ok": True})
-
-    def _info(self, req):
-        del req
-        return Response.json(200, self.info)
-
-    def _reset(self, req):
-        del req
-        self.state.reset()
-        return Response.json(200, {"ok": True})
-
-    def _list_users(self, req):
-        del req
-        return Response.json(200, {"users": [user.view() for user in self.state.all_users()]})
-
-    def _add_users(self, req):
-        specs = _json_body(req).get("users")
-        if not isinstance(specs, list):
-            raise ValueError('the body must be {"users": [...]}')
-        return Response.json(200, {"users": [user.view() for user in self.state.add_users(specs)]})
-
-    def _generate_users(self, req):
-        body = _json_body(req)
-        ratio = body.get("photo_ratio", 0.0)
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-            raise ValueError("photo_ratio must be a number from 0.0 to 1.0")
-        domain, prefix = body.get("domain", self.state.tenant_domain), body.get("prefix", "user")
-        if not isinstance(domain, str) or not isinstance(prefix, str) or not domain or not prefix:
-            raise ValueError("domain and prefix must be non-empty strings")
-        users = self.state.generate_users(_int_field(body, "count", None, 1, 1_000_000), domain, prefix, ratio,
-                                          _int_field(body, "photo_size", 96, 1, 2048))
-        return Response.json(200, {"created": len(users), "with_photo": sum(1 for user in users if user.photo),
-                                   "first": users[0].upn, "last": users[-1].upn})
-
-    def _get_user(self, req, key):
-        del req
-        user = self.state.find_user(key)
-        return Response.json(200, user.view()) if user else _no_user(key)
-
-    def _delete_user(self, req, key):
-        del req
-        if not self.state.delete_user(key):
-            return _no_user(key)
-        return Response.json(200, {"deleted": True})
-
-    def _put_photo(self, req, key):
-        content_type = req.headers.get("content-type", "").split(";")[0].strip() or None
-        etag = check_etag(req.query.get("etag"), "the etag query parameter")  # a forced etag: collisions on purpose
-        try:
-            photo = Photo.from_bytes(req.body, content_type, etag=etag)
-        except images.ImageError as exc:
-            raise ValueError("the body is not an image: %s" % exc) from exc
-        return self._store(key, photo)
-
-    def _delete_photo(self, req, key):
-        del req
-        return self._store(key, None)
-
-    def _store(self, key, photo):
-        user = self.state.find_user(key)
-        if user is None:
-            return _no_user(key)
-        self.state.set_photo(user, photo, propagate=False)  # the oracle writes exactly these bytes, at once
-        return Response.json(200, user.view())
-
-    def _register_client(self, req):
-        return Response.json(200, self.state.register_client(_json_body(req)).view())
-
-    def _mint_token(self, req):
-        body = _json_body(req)
-        client_id = body.get("client_id") or DEFAULT_CLIENTS[0]["client_id"]
-        expires_in = _int_field(body, "expires_in", 3599, -10 ** 9, 10 ** 9)
-        resource = body.get("resource", GRAPH_RESOURCE)
-        if not isinstance(client_id, str) or not isinstance(resource, str):
-            raise ValueError("client_id and resource must be strings")
-        if body.get("user") is not None:
-            user = self.state.find_user(str(body["user"]))
-            if user is None:
-                return _no_user(body["user"])
-            scopes = _string_list(body, "scopes", ["ProfilePhoto.ReadWrite.All"])
-            value, token = self.state.issue_token("delegated", client_id, resource, expires_in, scopes=scopes, user_id=user.id)
-        else:
-            client = self.state.get_client(client_id)
-            roles = _string_list(body, "roles", list(client.roles) if client else ["ProfilePhoto.ReadWrite.All"])
-            value, token = self.state.issue_token("app", client_id, resource, expires_in, roles=roles)
-        return Response.json(200, {"access_token": value, "token_type": "Bearer", "expires_in": expires_in, "kind": token.kind,
-                                   "client_id": client_id, "user": token.user_id, "resource": token.resource})
-
-    def _expire_tokens(self, req):
-        del req
-        return Response.json(200, {"expired": self.state.expire_tokens()})
-
-    def _revoke_tokens(self, req):
-        del req
-        return Response.json(200, {"revoked": self.state.revoke_tokens()})
-
-    def _get_requests(self, req):
-        since = req.query.get("since", "0")
-        if not since.lstrip("-").isdigit():
-            raise ValueError("since must be an integer")
-        entries, last_seq = self.state.requests_since(int(since))
-        return Response.json(200, {"requests": entries, "last_seq": last_seq})
-
-    def _clear_requests(self, req):
-        del req
-        self.state.clear_log()
-        return Response.json(200, {"ok": True})
-
-    def _get_behaviours(self, req):
-        del req
-        return Response.json(200, self.state.get_behaviours())
-
-    def _put_behaviours(self, req):
-        return Response.json(200, self.state.update_behaviours(_json_body(req)))
 
 
 class EmulatorServer:
