@@ -66,7 +66,6 @@ def profile_behaviours(name: str) -> dict:
     return behaviours
 
 
-
 class Behaviours:
     """The behaviours in force in one tenant, the profile they started from, and the counters behind them (Limits).
 

@@ -63,8 +63,6 @@ class Photo:
                 "sha256": self.sha256, "uploaded_sha256": self.uploaded_sha256, "size": len(self.data), "etag": self.etag}
 
 
-
-
 class PhotoHolder:
     """What users and groups share: a photo, and what readers saw before its last change (None: no photo, or no
     change yet). Propagation delay: until stale_until (monotonic clock) every reader still sees the previous photo; a

@@ -85,12 +85,12 @@ def group_filter(text):
             elif value is None or not (value.lower() == wanted if how == "eq" else value.lower().startswith(wanted)):
                 return False
         return True
+
     return matches
 
 
 class DirectoryOperations:
     """Mixed into GraphApi."""
-
 
     @staticmethod
     def _user_json(user, select=None):

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Etags and lagging replicas (issue 17): forced etags for seeded photos, the `stale` fault's rules, and which
-requests it applies to. Kept apart from state.py, which is already large."""
+requests it applies to."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import select
 import socket
@@ -25,7 +24,7 @@ from .graph import GraphApi
 from .graph_errors import graph_error
 from .persist import Journal
 from .state import DEFAULT_PROFILE, State
-from .wire import Request, Response
+from .wire import Request
 
 MAX_API_BODY = 64 * 1024 * 1024  # larger bodies are read and thrown away (the 4 MB check still sees their size)
 MAX_CONTROL_BODY = 1024 * 1024 * 1024
