@@ -63,6 +63,8 @@ def _split_and(text):
 def group_filter(text):
     """A predicate on groups for a $filter, or raise ValueError with Graph's kind of message."""
     tests = []
+    if not text.strip():
+        raise ValueError("Invalid filter clause: the $filter is empty.")
     for clause in _split_and(text):
         for pattern, how in _GROUP_CLAUSES:
             match = pattern.fullmatch(clause)
@@ -189,7 +191,9 @@ class DirectoryOperations:
         try:
             select = self._parse_select(req.query.get("$select"), GROUP_PROPERTIES, "group")
             after = self._decode_skiptoken(req.query.get("$skiptoken"))
-            match = group_filter(req.query["$filter"]) if req.query.get("$filter") else None
+            # An empty $filter is refused, not read as "every group": a client whose filter came out empty must not
+            # act on the whole directory (assumption: Graph's parser refuses it too).
+            match = group_filter(req.query["$filter"]) if "$filter" in req.query else None
         except ValueError as exc:
             return graph_error(req, 400, "BadRequest", str(exc))
         groups, next_key = call.tenant.groups_page(after, int(top_text), match)
