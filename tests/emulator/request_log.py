@@ -78,10 +78,13 @@ class RequestLog:
             if self.journal is not None:
                 self.journal.rewrite_requests([{"last_seq": self._seq}])  # sequence numbers keep growing
 
-    def load(self, entries):
-        """Take the entries a journal held (attach_journal)."""
+    def load(self, entries, default_tenant=None):
+        """Take the entries a journal held (attach_journal); an entry without "tenant" (1.0.0's) is default_tenant's."""
         with self._lock:
             self._entries = [entry for entry in entries if isinstance(entry.get("seq"), int)]
+            for entry in self._entries:
+                entry.setdefault("tenant", default_tenant)
+                entry.setdefault("group", None)
             self._seq = max([entry.get("seq") or entry.get("last_seq") or 0 for entry in entries] + [self._seq])
 
     def attach(self, journal):

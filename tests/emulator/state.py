@@ -18,7 +18,7 @@ from . import images, records
 from .apps import DEFAULT_CLIENTS, KNOWN_RESOURCES, Apps, Client, Token, client_from_spec, client_spec, normalize_resource
 from .behaviours import DEFAULT_BEHAVIOURS, DEFAULT_PROFILE, PRODUCTION_PROPAGATION_DELAY_S, PROFILES, profile_behaviours
 from .request_log import RequestLog
-from .seed import DEFAULT_TENANT_NAME, TENANT_DOMAIN, TENANT_ID, seed_default_tenant
+from .seed import DEFAULT_GROUPS, DEFAULT_TENANT_NAME, DEFAULT_USERS, TENANT_DOMAIN, TENANT_ID, seed_default_tenant
 from .tenant import Tenant, check_policy
 
 # What the tests and run.py import from here, as they did when this module held everything.
@@ -202,7 +202,9 @@ class State:
         client = client_from_spec(spec)
         tenant = tenant or self.default_tenant
         self.apps.put_client(client)
-        self._write([records.client_record(client_spec(client))])
+        # consent_default False: the consent is a record of its own (a 1.0.0 client record also consented the app in the
+        # default tenant, which would leak an app registered in another tenant into the default one on a restart).
+        self._write([dict(records.client_record(client_spec(client)), consent_default=False)])
         tenant.consent(client.client_id, client.roles)
         return client
 
@@ -256,17 +258,32 @@ class State:
         for tenant in self.tenants():
             if not tenant.default:
                 out.append(records.tenant_record(tenant))
-            out.extend({"op": "consent", "tenant": tenant.id, "client_id": grant["client_id"], "roles": grant["roles"]}
-                       for grant in tenant.view()["consents"])
+            grants = tenant.view()["consents"]
+            out.extend({"op": "consent", "tenant": tenant.id, "client_id": grant["client_id"], "roles": grant["roles"]} for grant in grants)
+            if tenant.default:
+                out.extend(self._seed_removals(tenant, grants))
             out.extend(records.user_record(user, tenant.id) for user in tenant.all_users())
             out.extend(records.group_record(group, tenant.id) for group in tenant.all_groups())
             out.append({"op": "policy", "tenant": tenant.id, "policy": dict(tenant.photo_policy)})
         return out
 
+    @staticmethod
+    def _seed_removals(tenant, grants):
+        """reset() seeds the default tenant and consents the default apps there before a replay: the records that keep
+        a seeded user or group deleted, and a default app's consent withdrawn, once the journal is compacted."""
+        users = {user.id.lower() for user in tenant.all_users()}
+        groups = {group.id.lower() for group in tenant.all_groups()}
+        granted = {grant["client_id"].lower() for grant in grants}
+        out = [{"op": "delete_user", "tenant": tenant.id, "id": seed[0]} for seed in DEFAULT_USERS if seed[0].lower() not in users]
+        out.extend({"op": "delete_group", "tenant": tenant.id, "id": seed[0]} for seed in DEFAULT_GROUPS if seed[0].lower() not in groups)
+        out.extend({"op": "withdraw", "tenant": tenant.id, "client_id": spec["client_id"]} for spec in DEFAULT_CLIENTS
+                   if spec["client_id"].lower() not in granted)
+        return out
+
     def attach_journal(self, journal):
         """Load what `journal` holds (tenants and request log), compact it, then write every change through to it."""
         self._replay(journal.tenant_records())
-        self.log.load(journal.request_entries())
+        self.log.load(journal.request_entries(), self.tenant_id)  # 1.0.0's entries name no tenant: they are the default one's
         journal.rewrite_tenant(self._snapshot())
         journal.open()
         self._journal = journal
