@@ -14,7 +14,7 @@ from .graph_batch import BatchOperations
 from .graph_directory import DirectoryOperations
 from .graph_errors import NOT_WELL_FORMED, fault_response, graph_error, too_many_requests
 from .graph_photos import PhotoOperations
-from .graph_routes import BETA, GRAPH, GROUP, OUTLOOK, TEAM, USER, WRITE_METHODS, route, split_segments
+from .graph_routes import BETA, DIRECTORY_OPERATIONS, GRAPH, GROUP, OUTLOOK, TEAM, USER, WRITE_METHODS, route, split_segments
 from .replica import is_photo_read
 from .wire import Response
 
@@ -91,7 +91,7 @@ class GraphApi(PhotoOperations, DirectoryOperations, BatchOperations):
             self._pause(req, "GET" if req.log.get("fault") == "rate_limit" else None)
             return prepared
         call = prepared
-        if call.owner is None or call.operation in ("user", "group"):  # directory reads touch no mailbox
+        if call.owner is None or call.operation in ("user", "group", "team"):  # directory reads touch no mailbox
             self._pause(req)
             return self._execute(req, call)
         limits = call.behaviours.limits
@@ -127,7 +127,7 @@ class GraphApi(PhotoOperations, DirectoryOperations, BatchOperations):
         needed, own = found.needs(req.method)
         granted = token.roles if token.kind == "app" else token.scopes
         if not (granted & needed or (is_self and granted & own)):
-            if found.operation in ("user", "users", "group", "groups"):
+            if found.operation in DIRECTORY_OPERATIONS:
                 return graph_error(req, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
             return graph_error(req, 403, *ACCESS_DENIED)
         if owner is None and found.kind is not None:
@@ -246,7 +246,7 @@ class GraphApi(PhotoOperations, DirectoryOperations, BatchOperations):
             answer = self._without_mailbox(req, call)
             if answer is not None:
                 return answer
-        if call.kind in (GROUP, TEAM) and call.operation not in ("group",) and not call.owner.unified:
+        if call.kind in (GROUP, TEAM) and call.operation not in ("group", "team") and not call.owner.unified:
             answer = self._security_group(req, call)
             if answer is not None:
                 return answer
@@ -255,6 +255,7 @@ class GraphApi(PhotoOperations, DirectoryOperations, BatchOperations):
         if call.operation == "photo_value" and req.method in ("PUT", "PATCH"):
             return self._write_photo(req, call)
         handlers = {"users": self._list_users, "user": self._get_user, "groups": self._list_groups, "group": self._get_group,
+                    "team": self._get_team,
                     "photo_policy": self._photo_policy, "photo": self._get_photo, "photo_value": self._get_photo_value,
                     "photos": self._list_photos, "size": self._get_size, "size_value": self._get_size_value}
         return handlers[call.operation](req, call)

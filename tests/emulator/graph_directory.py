@@ -180,6 +180,16 @@ class DirectoryOperations:
         body.update(self._group_json(call.owner, select))
         return Response.json(200, body)
 
+    @staticmethod
+    def _get_team(req, call):
+        """The team resource (team-get): no mail, no mailNickname; its id is the group's."""
+        team = call.owner
+        body = {"@odata.context": "%s%s/$metadata#teams/$entity" % (req.base_url, call.version), "id": team.id,
+                "createdDateTime": None, "displayName": team.display_name, "description": None, "internalId": None,
+                "classification": None, "specialization": "none", "visibility": "private", "webUrl": None, "isArchived": False,
+                "tenantId": call.tenant.id, "isMembershipLimitedToOwners": False}
+        return Response.json(200, body)
+
     def _list_groups(self, req, call):
         known = ("$top", "$select", "$skiptoken", "$filter")
         unsupported = sorted(name for name in req.query if name.startswith("$") and name not in known)

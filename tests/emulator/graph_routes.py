@@ -28,12 +28,14 @@ GROUP_DIRECTORY_READ = _lower("Group.Read.All", "Group.ReadWrite.All", "Director
 # Teams: writes take TeamSettings.ReadWrite.All (fact); reads also take the group photo permissions (assumption).
 TEAM_PHOTO_READ = _lower("TeamSettings.Read.All", "TeamSettings.ReadWrite.All") | GROUP_PHOTO_READ
 TEAM_PHOTO_WRITE = _lower("TeamSettings.ReadWrite.All")
+# GET /teams/{id} (team-get): the team object, which TeamSettings.* may read where Group.Read.All is missing.
+TEAM_READ = _lower("Team.ReadBasic.All", "TeamSettings.Read.All", "TeamSettings.ReadWrite.All") | GROUP_DIRECTORY_READ
 # The tenant's photo policy (beta photoUpdateSettings).
 POLICY_READ = _lower("PeopleSettings.Read.All", "PeopleSettings.ReadWrite.All")
 POLICY_WRITE = _lower("PeopleSettings.ReadWrite.All")
 
 WRITE_METHODS = ("PUT", "PATCH", "DELETE")
-DIRECTORY_OPERATIONS = ("users", "user", "groups", "group")
+DIRECTORY_OPERATIONS = ("users", "user", "groups", "group", "team")
 PHOTO_OPERATIONS = ("photo", "photo_value", "photos", "size", "size_value")
 _PHOTO_ALLOWED = {"photo": ("GET",), "photos": ("GET",), "size": ("GET",), "size_value": ("GET",),
                   "photo_value": ("GET", "PUT", "PATCH", "DELETE")}
@@ -63,7 +65,7 @@ class Route:
         self.size = size
 
     def allowed_methods(self, dialect):
-        if self.operation in ("users", "user", "groups", "group"):
+        if self.operation in DIRECTORY_OPERATIONS:
             return ("GET",)
         if self.operation == "photo_policy":
             return ("GET", "PATCH")
@@ -79,6 +81,8 @@ class Route:
             return DIRECTORY_READ, SELF_READ
         if self.operation in ("group", "groups"):
             return GROUP_DIRECTORY_READ, frozenset()
+        if self.operation == "team":
+            return TEAM_READ, frozenset()
         if self.operation == "photo_policy":
             return (POLICY_WRITE if method in WRITE_METHODS else POLICY_READ), frozenset()
         write = method in WRITE_METHODS
@@ -115,10 +119,10 @@ def _operation(rest, dialect, kind):
         return "photo", None
     if lowered == ["photo", "$value"]:
         return "photo_value", None
+    if not lowered and dialect != OUTLOOK:
+        return kind, None  # "user", "group" or "team": the object itself
     if dialect == OUTLOOK or kind == TEAM:
         return None, None
-    if not lowered:
-        return kind, None  # "user" or "group": the object itself
     if lowered == ["photos"]:
         return "photos", None
     if len(lowered) == 2 and lowered[0] == "photos":

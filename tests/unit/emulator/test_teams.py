@@ -117,10 +117,38 @@ def test_not_a_team_is_404_no_team_found(api, group_id):
         assert _group(api, group_id)["has_photo"] is False
 
 
-def test_only_photo_and_value_are_team_paths(api):
+def test_only_the_team_photo_and_value_are_team_photo_paths(api):
     token = _writer(api)
-    for suffix in ("/photos", "/photos/240x240", ""):
+    for suffix in ("/photos", "/photos/240x240"):
         _error(api.graph("GET", "/teams/%s%s" % (SALES, suffix), token), 400, "BadRequest")
+
+
+@pytest.mark.parametrize("roles", [["TeamSettings.ReadWrite.All"], ["TeamSettings.Read.All"], ["Team.ReadBasic.All"], ["Group.Read.All"],
+                                   ["Directory.Read.All"]])
+def test_get_team_answers_the_team_resource(api, roles):
+    """GET /teams/{id}: what an app holding only TeamSettings.ReadWrite.All can learn of a Team (its name), where
+    /groups/{id} needs Group.Read.All. The team resource has no mail."""
+    resp = api.graph("GET", "/teams/" + SALES, api.mint(roles=roles))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["id"], body["displayName"], body["tenantId"]) == (SALES, "Sales", "00000000-0000-4000-8000-00000000c0de")
+    assert "mail" not in body and "mailNickname" not in body
+    assert api.log()[-1]["group"] == SALES
+
+
+@pytest.mark.parametrize("roles", [["ProfilePhoto.ReadWrite.All"], ["User.Read.All"]])
+def test_get_team_needs_a_team_or_group_read_permission(api, roles):
+    _error(api.graph("GET", "/teams/" + SALES, api.mint(roles=roles)), 403, "Authorization_RequestDenied")
+
+
+@pytest.mark.parametrize("group_id", [MARKETING, FINANCE, UNKNOWN])
+def test_get_team_of_a_group_that_is_no_team_is_404(api, group_id):
+    _error(api.graph("GET", "/teams/" + group_id, _writer(api)), 404, "NotFound", "No team found with Group Id %s" % group_id)
+
+
+def test_get_team_is_read_only(api):
+    resp = api.graph("PATCH", "/teams/" + SALES, _writer(api), json={"displayName": "x"})
+    assert resp.status_code == 405 and resp.headers["Allow"] == "GET"
 
 
 # (roles, reads allowed, writes allowed): writes take TeamSettings.ReadWrite.All only (fact); reads also take
