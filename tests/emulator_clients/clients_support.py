@@ -31,6 +31,9 @@ USER_IDENTITY_RESOURCE_ID = ("/subscriptions/00000000-0000-4000-8000-00000000000
 ALEX = "alex.wilber@contoso.onmicrosoft.com"  # has a 240x240 JPEG
 ALEX_ID = "a1e80000-0000-4000-8000-000000000002"
 ADELE = "adele.vance@contoso.onmicrosoft.com"  # has no photo
+# The default seed's groups: Sales is a Team with a 240x240 photo, Marketing a Microsoft 365 group (no Team, no photo).
+SALES_ID = "9a000000-0000-4000-8000-000000000001"
+MARKETING_ID = "9a000000-0000-4000-8000-000000000003"
 GRAPH = "https://graph.microsoft.com"
 GRAPH_SCOPE = GRAPH + "/.default"
 
@@ -104,6 +107,41 @@ class Emulator:
     def user(self, key):
         """The oracle view of one user: the true state, photo included."""
         return self.control("GET", "/users/" + quote(key, safe=""))
+
+    def group(self, key):
+        """The oracle view of one group of the default tenant (a Team is a group): the true state, photo included."""
+        return self.control("GET", "/groups/" + quote(key, safe=""))
+
+    def register_app(self, spec, tenant=None):
+        """Register an app from a full spec (client_id, secret or certificate_pem, roles) and consent it in `tenant`
+        (a tenant's id, name or domain; the default tenant when None)."""
+        return self.control("POST", self.tenant_path(tenant, "/clients"), json=spec)
+
+    # Several tenants (issue 19): POST /_emulator/tenants, and every tenant-level path under /_emulator/tenants/{t}/.
+
+    @staticmethod
+    def tenant_path(tenant, path):
+        return path if tenant is None else "/tenants/%s%s" % (quote(tenant, safe=""), path)
+
+    def add_tenant(self, name, **spec):
+        """A new, empty tenant (no users, groups or consents); its view: id, name, domains, authority, ..."""
+        return self.control("POST", "/tenants", json=dict(spec, name=name))
+
+    def add_users(self, tenant, users):
+        return self.control("POST", self.tenant_path(tenant, "/users"), json={"users": list(users)})["users"]
+
+    def consent(self, tenant, client_id, roles=None):
+        """Consent an app registered before (in any tenant) in `tenant`, with its own roles unless `roles` are given."""
+        body = {"client_id": client_id}
+        if roles is not None:
+            body["roles"] = list(roles)
+        return self.control("POST", self.tenant_path(tenant, "/consents"), json=body)
+
+    def photo_policy(self, tenant=None, **change):
+        """The tenant's photo policy {source, allowedRoles}, after applying `change` (PUT) when one is given."""
+        if change:
+            return self.control("PUT", self.tenant_path(tenant, "/photo_policy"), json=change)
+        return self.control("GET", self.tenant_path(tenant, "/photo_policy"))
 
     def log(self, since=0):
         return self.control("GET", "/requests", params={"since": since})["requests"]
