@@ -134,7 +134,7 @@ class Emulator:
     def __init__(self, state_dir):
         self.state_dir = state_dir
         # ideal: the benchmark sets its own service model (latency) on the command line, and its figures compare with
-        # the baselines measured before the emulator had profiles (tests/emulator/README.md, Profiles).
+        # the baselines measured before the emulator had profiles (tests/emulator/BEHAVIOURS.md, Profiles).
         out = subprocess.run([sys.executable, RUN_EMULATOR, "start", "--background", "--profile", "ideal", "--state-dir", state_dir],
                              check=True, capture_output=True, text=True).stdout
         self.info = json.loads(out)

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """How each behaviour's value is checked (PUT /_emulator/behaviours): every check returns the value to store or raises
-ValueError saying what is wrong. tests/emulator/README.md, "Behaviours", says what each one does."""
+ValueError saying what is wrong. tests/emulator/BEHAVIOURS.md, "Behaviours", says what each one does."""
 
 from __future__ import annotations
 
@@ -260,7 +260,7 @@ def _check_audiences(value):
     return [normalize_resource(item) for item in value]
 
 
-# What the photo API answers for a user without an Exchange Online mailbox (tests/emulator/README.md, "Mailboxes"):
+# What the photo API answers for a user without an Exchange Online mailbox (tests/emulator/BEHAVIOURS.md, "Mailboxes"):
 # a 404 with one of the two error codes, "no_photo" (reads say no photo, writes are refused as ImageNotFound-style
 # 404s), or "mailbox" (served as if the user had one: the emulator's answer before issue 10).
 NO_MAILBOX_ANSWERS = ("ErrorNonExistentMailbox", "MailboxNotEnabledForRESTAPI", "no_photo", "mailbox")
@@ -283,12 +283,12 @@ BEHAVIOUR_CHECKS = {
     "mailbox_concurrency": _check_positive_int_or_null,
     "write_rate_limit": _check_write_rate_limit,
     "no_mailbox": _choice(*NO_MAILBOX_ANSWERS),
-    "value_etag": _check_bool,  # unconfirmed: whether Graph sends ETag on $value answers (README, Fidelity)
-    "throttle_headers": _check_bool,  # unconfirmed: whether photo answers carry x-ms-throttle-* headers (README, Fidelity)
+    "value_etag": _check_bool,  # unconfirmed: whether Graph sends ETag on $value answers (FIDELITY.md)
+    "throttle_headers": _check_bool,  # unconfirmed: whether photo answers carry x-ms-throttle-* headers (FIDELITY.md)
     "faults": _check_faults,
     "graph_audiences": _check_audiences,
     "outlook_audiences": _check_audiences,
-    # Groups, Teams and the tenant's photo policy (README, "Groups and Teams", "The photo policy").
+    # Groups, Teams and the tenant's photo policy (BEHAVIOURS.md, "Groups and Teams", "The photo policy").
     "group_app_only_writes": _choice("allow", "refuse"),  # refuse: AppOnlyTokenNotSupportedForGroupUpdate, as before July 2024
     "security_group_photos": _choice("refuse", "allow"),  # unconfirmed: the sources speak of Microsoft 365 groups only
     "photo_policy_scope": _choice("users", "users_and_groups"),  # unconfirmed: whether onPremises also blocks group writes

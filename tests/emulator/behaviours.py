@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A tenant's behaviours: the switchable answers of the service (README, "Behaviours"), the profiles that set them
+"""A tenant's behaviours: the switchable answers of the service (BEHAVIOURS.md, "Behaviours"), the profiles that set them
 all at once, and the runtime counters that some of them need (limits.py)."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ DEFAULT_BEHAVIOURS = {
     "photo_policy_scope": "users",
 }
 
-# Profiles: whole sets of behaviours (tests/emulator/README.md, "Profiles"). `production` is what run.py start, the demo
+# Profiles: whole sets of behaviours (tests/emulator/BEHAVIOURS.md, "Profiles"). `production` is what run.py start, the demo
 # and the integration targets get: the service's documented or reported unkindnesses are on, so a client that compares
 # uploaded with downloaded bytes, reads straight after a write or matches $batch answers by position fails here as it
 # would on a tenant. `ideal` is every behaviour off (the emulator before issue 10); a test that picks it says why.

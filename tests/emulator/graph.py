@@ -18,7 +18,7 @@ from .graph_routes import BETA, DIRECTORY_OPERATIONS, GRAPH, GROUP, OUTLOOK, TEA
 from .replica import is_photo_read
 from .wire import Response
 
-# Requests that count against write_rate_limit (direct or $batch items; every write of this API is a photo write).
+# Requests that count against write_rate_limit (direct or $batch items): photo writes, and PATCHes of the photo policy.
 RATE_LIMITED_METHODS = ("PUT", "PATCH", "DELETE")
 # The 403 of the days when app-only tokens could not change a group's photo (microsoft-graph-docs#18507).
 APP_ONLY_GROUP_UPDATE = ("AppOnlyTokenNotSupportedForGroupUpdate",

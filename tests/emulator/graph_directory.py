@@ -119,7 +119,7 @@ class DirectoryOperations:
             select = self._parse_select(req.query.get("$select"))
         except ValueError as exc:
             return graph_error(req, 400, "BadRequest", str(exc))
-        body = {"@odata.context": "%s/v1.0/$metadata#users/$entity" % req.base_url}
+        body = {"@odata.context": "%s%s/$metadata#users/$entity" % (req.base_url, call.version)}
         body.update(self._user_json(call.owner, select))
         return Response.json(200, body)
 
@@ -137,9 +137,10 @@ class DirectoryOperations:
             return graph_error(req, 400, "BadRequest", str(exc))
         users, next_key = call.tenant.users_page(after, int(top_text))
         context = "users(%s)" % ",".join(select) if select else "users"
-        body = {"@odata.context": "%s/v1.0/$metadata#%s" % (req.base_url, context), "value": [self._user_json(user, select) for user in users]}
+        body = {"@odata.context": "%s%s/$metadata#%s" % (req.base_url, call.version, context),
+                "value": [self._user_json(user, select) for user in users]}
         if next_key is not None:
-            link = "%s/v1.0/users?$top=%s&$skiptoken=%s" % (req.base_url, top_text, self._encode_skiptoken(next_key))
+            link = "%s%s/users?$top=%s&$skiptoken=%s" % (req.base_url, call.version, top_text, self._encode_skiptoken(next_key))
             if select:
                 link += "&$select=" + quote(",".join(select), safe=",")
             body["@odata.nextLink"] = link

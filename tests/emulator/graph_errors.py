@@ -14,7 +14,7 @@ NO_PHOTO_MESSAGES = {
     "ImageNotFound": "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.",
     "ErrorItemNotFound": "The photo wasn't found.",
 }
-# The no_mailbox answers that are errors (README, "Mailboxes"): ErrorNonExistentMailbox is what Graph's known-issues
+# The no_mailbox answers that are errors (BEHAVIOURS.md, "Mailboxes"): ErrorNonExistentMailbox is what Graph's known-issues
 # page gave for photos of users without a mailbox; MailboxNotEnabledForRESTAPI is what the mail APIs answer.
 NO_MAILBOX_MESSAGES = {
     "ErrorNonExistentMailbox": "The SMTP address has no mailbox associated with it.",

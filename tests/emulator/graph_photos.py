@@ -15,7 +15,7 @@ from .wire import Response
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
 # Content types a photo write may carry. image/jpeg is the documented one; application/octet-stream is what Graph's
 # OpenAPI description lists and what msgraph-sdk and Set-MgUserPhotoContent send. The bytes decide what the image is.
-# image/png is taken only with the behaviour png=accept (README: "Writes").
+# image/png is taken only with the behaviour png=accept (BEHAVIOURS.md, "Graph answers in detail", Writes).
 WRITE_CONTENT_TYPES = ("image/jpeg", "application/octet-stream")
 PNG_REFUSED = "The photo must be a JPEG image (Content-Type: image/jpeg); PNG images are not accepted."
 _SIZE = re.compile(r"(\d+)x(\d+)", re.IGNORECASE)

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What a Graph or Outlook URL names (whose photo, which operation), which methods each target takes, and which
-permissions each needs (graph-photo-api.md; README, "Auth errors and permissions", "Groups and Teams")."""
+permissions each needs (graph-photo-api.md; BEHAVIOURS.md, "Auth errors and permissions", "Groups and Teams")."""
 
 from __future__ import annotations
 

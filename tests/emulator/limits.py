@@ -13,7 +13,7 @@ import random
 import re
 import threading
 
-# throttle_headers (README, Behaviours): an app's use of its write_rate_limit is the writes it asked for (accepted or
+# throttle_headers (BEHAVIOURS.md, Behaviours): an app's use of its write_rate_limit is the writes it asked for (accepted or
 # refused) in a sliding window divided by what the limit allows in that time (per_second x the window). The window is
 # THROTTLE_WINDOW_S, longer for slow limits so that it holds at least THROTTLE_WINDOW_WRITES writes' worth of the limit.
 # The headers are sent while the use is above THROTTLE_REPORT_FROM; the value is capped at THROTTLE_REPORT_CAP, as the
@@ -115,7 +115,7 @@ class Limits:
             return len(history) / (limit["per_second"] * window)
 
     def throttle_headers(self, client_id, tenant_id, refused=False) -> dict:
-        """The x-ms-throttle-* headers of an answer to this app (behaviour throttle_headers; README, Behaviours).
+        """The x-ms-throttle-* headers of an answer to this app (behaviour throttle_headers; BEHAVIOURS.md, Behaviours).
 
         Empty unless throttle_headers is on, write_rate_limit is set and the app is known. While the app's use is
         above 0.8: x-ms-throttle-limit-percentage (the use, capped at 1.8, one or two decimals) and

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Write-through persistence of the emulator's tenant (`run.py start --persist`): append-only JSON-lines journals.
+"""Write-through persistence of the emulator's tenants (`run.py start --persist`): append-only JSON-lines journals.
 
-- `DIR/tenant.jsonl`: users, photos, app registrations (and the identity header), one change per line.
+- `DIR/tenant.jsonl`: tenants, users, groups, photos, app registrations and consents, photo policies (and the identity
+  header), one change per line (records.py).
 - `DIR/requests.jsonl`: the request log, one entry per line.
 
 Each change is written (one write() of one line, flushed to the OS, no fsync) before the answer leaves, so a

@@ -230,7 +230,7 @@ def main(argv=None):
                        help="keep users, photos, app registrations, the request log and the CA in the state dir (write-through);"
                             " a later start with --persist on the same dir loads them (tokens are not kept)")
     start.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE,
-                       help="behaviour set (README, Profiles): production (default: re-encoding, a short propagation delay,"
+                       help="behaviour set (BEHAVIOURS.md, Profiles): production (default: re-encoding, a short propagation delay,"
                             " shuffled and concurrent $batch) or ideal (every behaviour off)")
     start.set_defaults(func=cmd_start)
     commands.add_parser("stop", help="stop the background emulator").set_defaults(func=cmd_stop)
