@@ -367,6 +367,7 @@ class EmulatorServer:
             "imds_host": origin,
             "tenant_id": self.state.tenant_id,
             "tenant_domain": self.state.tenant_domain,
+            "tenant_name": self.state.default_tenant.name,  # the default tenant's name in /_emulator/tenants/{name}
             "host": url_host,
             "port": port,
             "pid": os.getpid(),
