@@ -131,7 +131,7 @@ def _build_two_tenants(client, uploads):
 def _check_two_tenants(client, uploads, expected):
     """What must hold after each restart."""
     assert client.tenants() == expected
-    assert [name for name in expected] == ["contoso", "adatum", "fabrikam"]  # northwind stays deleted
+    assert list(expected) == ["contoso", "adatum", "fabrikam"]  # northwind stays deleted
     assert client.control_status("GET", "/tenants/northwind") == 404
     assert client.error_code(client.token_resp("northwind.onmicrosoft.com", MSP_CLIENT, MSP_SECRET)) == 90002
     fab = expected["fabrikam"]
