@@ -45,6 +45,7 @@ def checked_user(value: Optional[str]) -> Optional[str]:
     return value
 
 
-def shown_user(user: Optional[str]) -> str:
-    """How results and messages name a user: the key, or ME for the signed-in user."""
-    return ME if user is None else user
+def shown_user(user: Optional[object]) -> str:
+    """How results and messages name a photo's owner: a user's key, ME for the signed-in user, or an Owner as
+    group:<id> / team:<id> (graph/_owners.py)."""
+    return ME if user is None else str(user)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
@@ -16,7 +17,9 @@ from ._answers import (GRAPH_KEYS, OUTLOOK_V2_KEYS, Origin, PhotoMetadata, is_ob
 from ._batch import MAX_BATCH, BatchItem, run_batch
 from ._body import JSON_ANSWER, PHOTO_ANSWER, AnswerLimit
 from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, OutlookError, is_no_photo
-from ..common._users import ME
+from ..common._users import ME, shown_user
+from ._owners import Owner, PhotoOwner, kind_of
+from ._photo_settings import read_photo_settings
 
 # What an API can do. Each name below is a capability that API_CAPABILITIES lists per API.
 REMOVE_PHOTO = "remove_photo"        # DELETE .../photo/$value
@@ -24,9 +27,10 @@ BATCH = "batch"                      # JSON batching ($batch), 20 reads per requ
 LIST_USERS = "list_users"            # /users, page by page
 PHOTO_SIZES = "photo_sizes"          # /photos, the sizes kept of a photo
 NATIONAL_CLOUDS = "national_clouds"  # a default endpoint outside the worldwide cloud
+GROUP_PHOTOS = "group_photos"        # /groups/{id}/photo and /teams/{id}/photo (_owners.OWNER_KINDS)
 
 API_CAPABILITIES = {
-    "graph": frozenset((REMOVE_PHOTO, BATCH, LIST_USERS, PHOTO_SIZES, NATIONAL_CLOUDS)),
+    "graph": frozenset((REMOVE_PHOTO, BATCH, LIST_USERS, PHOTO_SIZES, NATIONAL_CLOUDS, GROUP_PHOTOS)),
     # The Outlook REST v2.0 service only ever had the photo itself, at one host of the worldwide cloud.
     "outlook_v2": frozenset(),
 }
@@ -40,6 +44,7 @@ API_USES = {
     "list_users": "Listing all users needs api=graph.",
     "photo_sizes": "Photo sizes need api=graph: the Outlook REST v2.0 API has no /photos.",
     "cloud": "The Outlook REST v2.0 API has no endpoint in the %(cloud)s cloud: use api=graph, or set api_url.",
+    "group_photos": "Group and Team photos need api=graph: the Outlook REST v2.0 API has user photos only.",
 }
 
 
@@ -76,8 +81,12 @@ class Dialect:
     def capabilities(self) -> frozenset:
         return API_CAPABILITIES[self.name]
 
-    def user_path(self, user: Optional[str]) -> str:
-        """The user's path segment: ME for the signed-in user (None)."""
+    def user_path(self, user: PhotoOwner) -> str:
+        """The owner's path: ME for the signed-in user (None), a user's key path, or groups/{id} and teams/{id}."""
+        if isinstance(user, Owner):
+            kind = kind_of(user)
+            require_capabilities(self.name, (kind.capability,), kind.capability)
+            return "%s/%s" % (kind.collection, quote(user.key, safe=""))
         return ME if user is None else self._user_key_path(user)
 
     def _user_key_path(self, user: str) -> str:
@@ -156,6 +165,8 @@ class PhotoClient:
     def __init__(self, transport: Any, dialect: Dialect) -> None:
         self.transport = transport
         self.dialect = dialect
+        self._policy = None  # the tenant's photo policy once a refused write made the client read it (policy_hint)
+        self._policy_lock = threading.Lock()
 
     def get_metadata(self, user: Optional[str]) -> Optional[PhotoMetadata]:
         """PhotoMetadata, or None when the user has no photo (404 no-photo codes or the 1x1 placeholder)."""
@@ -302,39 +313,53 @@ class PhotoClient:
             etags[user] = etag
         return data
 
-    def put_content(self, user: Optional[str], data: bytes, content_type: str) -> None:
+    def put_content(self, user: PhotoOwner, data: bytes, content_type: str) -> None:
         try:
             self.transport.request(self.dialect.write_method, self.dialect.photo_url(user, value=True),
                                    data=data, headers={"Content-Type": content_type})
         except GraphError as exc:
-            raise self._explain(exc, user) from None
+            raise self._explain(exc, user, write=True) from None
 
-    def delete_content(self, user: Optional[str]) -> None:
+    def delete_content(self, user: PhotoOwner) -> None:
         require_capabilities(self.dialect.name, (REMOVE_PHOTO,), "state_absent")
+        if not kind_of(user).can_remove:
+            raise ConfigurationError("A %s photo cannot be removed (the service has no DELETE for it)." % kind_of(user).noun)
         try:
             self.transport.request("DELETE", self.dialect.photo_url(user, value=True))
         except GraphError as exc:
             if is_no_photo(exc):
                 return  # already gone: the desired state holds
-            raise self._explain(exc, user) from None
+            raise self._explain(exc, user, write=True) from None
 
-    @staticmethod
-    def _explain(exc, user):
-        """Adds the likely fix to the errors people meet most; keeps status, code and request id."""
+    def _explain(self, exc, user, write=False):
+        """Adds the likely fix to the errors people meet most; keeps status, code and request id. A refused write
+        (403) is checked against the tenant's photo policy first (policy_hint)."""
         hint = None
+        kind = kind_of(user)
         code = exc.code.lower() if isinstance(exc.code, str) else ""
-        if exc.status == 404 and code in ("request_resourcenotfound", "resourcenotfound", "errorinvalideuser", "errorinvaliduser"):
-            return UserNotFoundError(exc.status, exc.code, "user %r was not found: use the object id or the UPN" % user,
-                                     request_id=exc.request_id, method=exc.method, url=exc.url)
-        if code in NO_MAILBOX_CODES:
+        if exc.status == 404 and code in ("request_resourcenotfound", "resourcenotfound", "errorinvalideuser", "errorinvaliduser",
+                                          "notfound"):
+            found = ("user %r was not found: use the object id or the UPN" % user if not isinstance(user, Owner)
+                     else "%s %s was not found: no group has this object id" % (kind.noun, user.key))
+            if isinstance(user, Owner) and not kind.can_remove:
+                found += " (and check that the group is a Team: use endpoint=group for a group that is not)"
+            return UserNotFoundError(exc.status, exc.code, found, request_id=exc.request_id, method=exc.method, url=exc.url)
+        if code == "apponlytokennotsupportedforgroupupdate":
+            hint = ("this tenant or cloud refuses app-only writes of group photos: use a delegated token (access_token of a "
+                    "signed-in user who owns the group or is an administrator), or endpoint=team for a Team with "
+                    "TeamSettings.ReadWrite.All")
+        elif code in NO_MAILBOX_CODES:
             hint = ("%s has no Exchange Online mailbox (guests, unlicensed users and mailboxes hosted on-premises have "
                     "none), and profile photos need one: license the user for Exchange Online or leave them out"
-                    % ("the signed-in user" if user is None else "user %r" % user))
+                    % ("the signed-in user" if user is None else "%s %r" % (kind.noun, shown_user(user))))
         elif exc.status == 401:
             hint = ("the API refused the token: check that cloud matches the tenant's cloud (the token is issued for "
                     "that cloud's API) and that the app registration is in this tenant")
         elif exc.status == 403:
-            hint = "the app needs the ProfilePhoto.ReadWrite.All application permission with admin consent"
+            needs = "the app needs %s" % kind.write_permissions if write else "the app needs %s" % kind.read_permissions
+            if kind is kind_of(None):
+                needs = "the app needs the ProfilePhoto.ReadWrite.All application permission with admin consent"
+            hint = self.policy_hint(needs) if write else needs
         elif exc.status == 400 and user is None:
             hint = "without user the module addresses /me, which needs a delegated token; set user for app-only auth"
         elif exc.status == 413:
@@ -342,3 +367,30 @@ class PhotoClient:
         if hint:
             exc.msg = "%s (%s)" % (exc.msg, hint)
         return exc
+
+    def policy_hint(self, needs: str) -> str:
+        """Why a photo write got a bare 403: the tenant's photo policy (read once per client, so once per run), or the
+        permission `needs` names. The service answers both with the same 403, so only the policy can tell them apart."""
+        with self._policy_lock:
+            if self._policy is None:
+                self._policy = self._read_policy()
+            policy = self._policy
+        if isinstance(policy, str):
+            return "%s, unless the tenant's photo policy turns photo updates off; %s" % (needs, policy)
+        if getattr(policy, "source", None) == "onPremises":
+            return ("photo updates are turned off in this tenant: its photo policy (photoUpdateSettings) says source "
+                    "onPremises, so photos are managed on-premises; a change of that setting takes up to 24 hours to apply")
+        return needs
+
+    def _read_policy(self):
+        """The tenant's PhotoSettings, or a text saying why the module cannot tell."""
+        try:
+            return read_photo_settings(self.transport, self.dialect.api_base)
+        except ConfigurationError:
+            return "with an api_url that does not end in /v1.0 the module cannot read the policy (a beta API) to tell"
+        except GraphError as exc:
+            if exc.status == 403:
+                return "PeopleSettings.Read.All would let the module read the policy and tell which"
+            return "the policy could not be read to tell (HTTP %s)" % exc.status
+        except OutlookError as exc:  # a malformed answer, a dropped connection: the write's own error still stands
+            return "the policy could not be read to tell (%s)" % type(exc).__name__
