@@ -9,9 +9,11 @@ from ansible_collections.o365.outlook.tests.unit.utils.module_args import patch_
 
 from ansible_collections.o365.outlook.plugins.module_utils.graph import _session
 from ansible_collections.o365.outlook.plugins.module_utils.module import _outlook_module
-from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo, outlook_user_photo_info, outlook_user_photo_sync
+from ansible_collections.o365.outlook.plugins.modules import (outlook_group_photo, outlook_photo_update_settings, outlook_user_photo,
+                                                              outlook_user_photo_info, outlook_user_photo_sync)
 
 SINGLE, INFO, SYNC = outlook_user_photo, outlook_user_photo_info, outlook_user_photo_sync
+GROUP, SETTINGS = outlook_group_photo, outlook_photo_update_settings
 TOKEN = dict(access_token="bad-options-token")
 
 # (module, arguments over the module's valid base arguments, fragment of the failure message).
@@ -67,6 +69,17 @@ BAD_OPTIONS = [
     (SYNC, dict(state_file="{dir}"), "state_file {dir} is a directory: give the path of a file."),
     (SYNC, dict(state_file="{dir}/missing/state.json"), "state_file {dir}/missing/state.json cannot be used: its directory {dir}/missing does not exist"),
     (SYNC, dict(state_file="{link}"), "state_file: {link} is a symbolic link; refusing to write through it."),
+    (GROUP, dict(group=""), "group '' is empty: give an object id, a mail or a mailNickname."),
+    (GROUP, dict(group=" sales"), "padded with white space"),
+    (GROUP, dict(api="outlook_v2"), "Group and Team photos need api=graph: the Outlook REST v2.0 API has user photos only."),
+    (GROUP, dict(endpoint="team", state="absent", src=None), "A Team photo cannot be removed"),
+    (GROUP, dict(src="{empty}"), "src {empty} is empty."),
+    (GROUP, dict(pixel_tolerance=300.0), "pixel_tolerance must be between 0 and 255"),
+    (GROUP, dict(backup_dir="{file}/sub"), "backup_dir {file}/sub cannot be used: {file} is not a directory."),
+    (GROUP, dict(api_url="http://graph.example/v1.0"), "api_url must be an https:// URL"),
+    (SETTINGS, dict(allowed_roles=["not-a-guid"]), "not-a-guid"),
+    (SETTINGS, dict(api_url="https://graph.example/api"), "photoUpdateSettings is a beta API"),
+    (SETTINGS, dict(api="outlook_v2"), "The Outlook REST v2.0 API has no photo policy: use api=graph"),
 ]
 
 
@@ -87,6 +100,10 @@ def base_arguments(module):
         return dict(TOKEN, user="a@x", src="{jpeg}")
     if module is INFO:
         return dict(TOKEN, users=["a@x"])
+    if module is GROUP:
+        return dict(TOKEN, group="sales@x", src="{jpeg}")
+    if module is SETTINGS:
+        return dict(TOKEN, source="cloud")
     return dict(TOKEN, photos=[dict(user="a@x", src="{jpeg}")])
 
 

@@ -14,9 +14,10 @@ from ansible_collections.o365.outlook.plugins.module_utils.module._many_users_op
 from ansible_collections.o365.outlook.plugins.module_utils.module._options import OptionGroup, merged_spec, secret_options
 from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
 from ansible_collections.o365.outlook.plugins.module_utils.module._photo_policy_options import PhotoPolicyOptions
-from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo, outlook_user_photo_info, outlook_user_photo_sync
+from ansible_collections.o365.outlook.plugins.modules import (outlook_group_photo, outlook_photo_update_settings, outlook_user_photo,
+                                                              outlook_user_photo_info, outlook_user_photo_sync)
 
-MODULES = [outlook_user_photo, outlook_user_photo_info, outlook_user_photo_sync]
+MODULES = [outlook_user_photo, outlook_user_photo_info, outlook_user_photo_sync, outlook_group_photo, outlook_photo_update_settings]
 
 
 def documented_options(module):
