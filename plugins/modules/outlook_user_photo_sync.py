@@ -32,14 +32,33 @@ author:
 options:
   photos:
     description:
-      - The wanted photo of each user.
+      - The wanted photo of each user, or of each Microsoft 365 group or Team.
+      - Each entry has O(photos[].user) or O(photos[].group), not both.
     type: list
     elements: dict
     suboptions:
       user:
-        description: Object ID or user principal name.
+        description:
+          - Object ID or user principal name.
+          - Required unless the entry has O(photos[].group). Until 1.1.0 it was required in every entry.
         type: str
-        required: true
+      group:
+        description:
+          - A group, as M(o365.outlook.outlook_group_photo) takes it. A GUID is its object id, a value with C(@) is its
+            C(mail), and anything else is its C(mailNickname).
+          - A mail or a mailNickname must match exactly one group. The sync looks them up 20 per C($batch) request
+            before the first photo is read, and that needs C(Group.Read.All). A group that matches nothing, or more
+            than one group, fails that entry.
+        type: str
+        version_added: 1.1.0
+      endpoint:
+        description:
+          - For a group entry, V(group) or V(team), as O(o365.outlook.outlook_group_photo#module:endpoint).
+          - With V(team), O(photos[].state=absent) fails that entry, because a Team photo cannot be removed.
+        type: str
+        choices: [group, team]
+        default: group
+        version_added: 1.1.0
       src:
         description:
           - Path of the image on the host that runs the module; required with O(photos[].state=present).
@@ -88,6 +107,14 @@ options:
         O(photos[].state=absent).
     type: list
     elements: str
+  absent_groups:
+    description:
+      - Groups whose photo must be removed, each named as in O(photos[].group). The removal goes through the group
+        endpoint.
+      - O(src_dir) names users only.
+    type: list
+    elements: str
+    version_added: 1.1.0
   parallelism:
     description:
       - Number of readers, each reading 20 users at a time, and the number of requests in flight at the start.
@@ -270,9 +297,26 @@ results:
   type: list
   elements: dict
   contains:
-    user:
-      description: The user.
+    kind:
+      description: V(user) or V(group) (a Team is a group).
       type: str
+      choices: [user, group]
+      version_added: 1.1.0
+    user:
+      description: The user; null for a group entry.
+      type: str
+    group:
+      description: A group entry's group, as the task named it.
+      type: str
+      version_added: 1.1.0
+    group_id:
+      description: A group entry's object id; null when it could not be resolved.
+      type: str
+      version_added: 1.1.0
+    endpoint:
+      description: A group entry's endpoint, V(group) or V(team).
+      type: str
+      version_added: 1.1.0
     action:
       description:
         - V(uploaded), V(removed), V(unchanged), V(skipped), V(failed) or V(not_attempted).
@@ -318,10 +362,22 @@ summary:
   type: dict
   sample: {total: 1200, uploaded: 31, removed: 2, unchanged: 1160, skipped: 0, failed: 7, not_attempted: 0}
 failed_users:
-  description: Users whose entry failed.
+  description: Users whose entry failed. Groups are in RV(failed_groups).
   returned: always
   type: list
   elements: str
+failed_groups:
+  description: Groups whose entry failed, as the task named them.
+  returned: always
+  type: list
+  elements: str
+  version_added: 1.1.0
+not_attempted_groups:
+  description: Groups the task did not reach because the run stopped (see RV(not_attempted_users)).
+  returned: always
+  type: list
+  elements: str
+  version_added: 1.1.0
 not_attempted_users:
   description:
     - Users the task did not reach because the run stopped (the credentials were refused, the service stayed
@@ -404,8 +460,9 @@ stats:
 from typing import Any, Dict, Optional
 
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import REMOVE_PHOTO, PhotoClient, require_capabilities
-from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import GROUP_PHOTOS, REMOVE_PHOTO, PhotoClient, require_capabilities
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine, map_chunks
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._group_jobs import resolve_group_jobs
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._photo_trust import DEFAULT_MAX_AGE_DAYS, PhotoTrust
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._state_file import StateFile, check_path
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import DEFAULT_FILE_PATTERN, SyncPlan, plan_jobs
@@ -421,14 +478,17 @@ def check(task: TaskContext) -> SyncPlan:
     """The jobs, unmatched and skipped files, once the API is known to remove photos if any is to go: before the first
     request."""
     params = task.params
-    if params["absent_users"] or any(entry.get("state") == "absent" for entry in params["photos"] or []):
+    if params["absent_users"] or params["absent_groups"] or any(entry.get("state") == "absent" for entry in params["photos"] or []):
         require_capabilities(params["api"], (REMOVE_PHOTO,), "remove_photos")
+    if params["absent_groups"] or any(entry.get("group") is not None for entry in params["photos"] or []):
+        require_capabilities(params["api"], (GROUP_PHOTOS,), "group_photos")
     if params["state_file_max_age"] < 0:
         raise ConfigurationError("state_file_max_age must be 0 (trust no record) or more days, not %d." % params["state_file_max_age"])
     if params["state_file"]:
         check_path(params["state_file"], task.check_mode)
     return plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
-                     user_domain=params["user_domain"], absent_users=params["absent_users"], convert=params["convert"])
+                     user_domain=params["user_domain"], absent_users=params["absent_users"], convert=params["convert"],
+                     absent_groups=params["absent_groups"])
 
 
 def open_state_file(task: TaskContext) -> Optional[StateFile]:
@@ -450,12 +510,14 @@ def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
                         parallelism=many_users.parallelism, want_diff=task.diff, keep=KEEP[many_users.results],
                         max_parallelism=many_users.max_parallelism, state_file=state_file, deadline=many_users.deadline,
                         trust=PhotoTrust(task.params["state_file_max_age"]))
+    resolve_group_jobs(client, plan.jobs, lambda keys, read: map_chunks(keys, read, many_users.parallelism))
     results = engine.run(plan.jobs)
     if state_file is not None:
         state_file.save(task.warn)
     return many_users.outcome(client, "results", results, engine.summary, engine.failed_users, engine.not_attempted_users,
                               engine.stop.error, written=engine.written, unmatched_files=plan.unmatched_files,
-                              skipped_files=plan.skipped_files,
+                              skipped_files=plan.skipped_files, failed_groups=engine.failed_groups,
+                              not_attempted_groups=engine.not_attempted_groups,
                               extra_stats=dict(engine.download_stats, seconds=engine.seconds))
 
 
@@ -463,20 +525,23 @@ MODULE = OutlookModule(
     groups=(ConnectionOptions(), AuthOptions(), PhotoPolicyOptions(wait=False, read_after_write=False), ManyUsersOptions(results=True, adaptive=True)),
     options=dict(
         photos=dict(type="list", elements="dict", options=dict(
-            user=dict(type="str", required=True),
+            user=dict(type="str"),
+            group=dict(type="str"),
+            endpoint=dict(type="str", choices=["group", "team"], default="group"),
             src=dict(type="path"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-        )),
+        ), mutually_exclusive=[("user", "group")], required_one_of=[("user", "group")]),
         src_dir=dict(type="path"),
         file_pattern=dict(type="str", default=DEFAULT_FILE_PATTERN),
         user_domain=dict(type="str"),
         absent_users=dict(type="list", elements="str"),
+        absent_groups=dict(type="list", elements="str"),
         state_file=dict(type="path"),
         state_file_max_age=dict(type="int", default=DEFAULT_MAX_AGE_DAYS),
     ),
     check=check,
     supports_check_mode=True,
-    required_one_of=[("photos", "src_dir", "absent_users")],
+    required_one_of=[("photos", "src_dir", "absent_users", "absent_groups")],
 )
 
 

@@ -256,8 +256,8 @@ _OWNER_IN_ODATA_ID = re.compile(r"/users\('([^'/]{1,200})'\)/", re.IGNORECASE)
 
 
 def is_object_id(value: str | None) -> bool:
-    """Whether a user key is an object id (a GUID) rather than a UPN or another name."""
-    return bool(value) and bool(_GUID.match(value.lower()))
+    """Whether a user key is an object id (a GUID) rather than a UPN or another name; never for a group's Owner."""
+    return isinstance(value, str) and bool(value) and bool(_GUID.match(value.lower()))
 
 
 def _owner_id(body: dict) -> str | None:

@@ -92,22 +92,37 @@ def _by_id(transport, api_base, group_id, endpoint):
     return _ref(body, group_id)
 
 
+def filter_path(key: str) -> str:
+    """The listing that finds a group by its mail or mailNickname, relative to the API root (a $batch item's url)."""
+    clause = "%s eq '%s'" % (key_kind(key), key.replace("'", "''"))
+    return "/groups?$filter=%s&$select=%s&$top=999" % (quote(clause, safe=""), GROUP_FIELDS)
+
+
+def refused_resolution(key: str) -> GroupNotFoundError:
+    """What a 403 on the listing means: the app may not read the directory."""
+    return GroupNotFoundError(
+        "group %r cannot be resolved: finding a group by %s reads the directory, which needs Group.Read.All (or "
+        "Directory.Read.All); the photo permissions do not give it. Grant it, or give the group's object id." % (
+            key, key_kind(key)))
+
+
 def _by_filter(transport, api_base, key, endpoint):
-    attribute = key_kind(key)
-    clause = "%s eq '%s'" % (attribute, key.replace("'", "''"))
-    url = "%s/groups?$filter=%s&$select=%s&$top=999" % (api_base, quote(clause, safe=""), GROUP_FIELDS)
+    url = api_base + filter_path(key)
     try:
         response = transport.request("GET", url)
     except GraphError as exc:
         if exc.status == 403:
-            raise GroupNotFoundError(
-                "group %r cannot be resolved: finding a group by %s reads the directory, which needs Group.Read.All (or "
-                "Directory.Read.All); the photo permissions do not give it. Grant it, or give the group's object id." % (
-                    key, attribute)) from None
+            raise refused_resolution(key) from None
         raise
     origin = response_origin(response, "GET", url)
-    body = json_body(response, origin)
-    found = body.get("value")
+    return group_from_listing(json_body(response, origin), origin, key, endpoint)
+
+
+def group_from_listing(body: dict, origin: Any, key: str, endpoint: str) -> GroupRef:
+    """The one group of a filtered listing that has exactly this mail or mailNickname; GroupNotFoundError when none or
+    several do, MalformedAnswerError (origin.fail) when the listing is not what Graph promises."""
+    attribute = key_kind(key)
+    found = body.get("value") if isinstance(body, dict) else None
     if not isinstance(found, list) or not all(isinstance(item, dict) for item in found):
         raise origin.fail("the group listing's value is not a list of objects")
     # Graph compares case-insensitively; so does this, and it keeps only exact matches (a service may be lax).

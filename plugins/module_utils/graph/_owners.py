@@ -46,6 +46,11 @@ class Owner(NamedTuple):
     kind: str
     key: str
 
+    @property
+    def state_key(self) -> str:
+        """Its key in a state file: group:<id>, which no user's record can have."""
+        return str(self)
+
     def __str__(self) -> str:
         # "group:<id>": no user key holds ':' (a UPN cannot), so a group's name never equals a user's, in messages and
         # state-file records; a backup file name replaces the ':' and adds a hash of the whole name (safe_file_stem).

@@ -25,6 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from ..common._errors import GraphError, OutlookError, as_outlook_error
+from ..common._users import shown_user
 from ..photo._image import file_sha256, load_source
 from ..graph._photo_client import UserNotFoundError
 from ..photo._current import CurrentPhoto, recheck_no_content
@@ -75,13 +76,28 @@ VOUCHED = Vouched()
 class Job:
     """What one user should end up with."""
 
-    __slots__ = ("user", "state", "src", "problem")
+    __slots__ = ("user", "state", "src", "problem", "named")
 
-    def __init__(self, user: str, state: str = "present", src: str | None = None, problem: OutlookError | None = None) -> None:
-        self.user = user
+    def __init__(self, user: Any, state: str = "present", src: str | None = None, problem: OutlookError | None = None,
+                 named: Any = None) -> None:
+        self.user = user  # a user key, or a group's graph._owners.Owner once the sync resolved it
         self.state = state
         self.src = src
         self.problem = problem  # an input error found while planning: reported as failed, never sent
+        self.named = named  # a group entry: how the task named it ({group, endpoint}); None for a user
+
+    @property
+    def kind(self) -> str:
+        return "user" if self.named is None else "group"
+
+    def describe(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """entry with the keys that say whose photo it is: kind, and for a group the group as named, its id and endpoint."""
+        entry["kind"] = self.kind
+        if self.named is None:  # every entry has every key, so that filters work on both kinds
+            entry.update(group=None, group_id=None, endpoint=None)
+        else:
+            entry.update(user=None, group=self.named["group"], group_id=getattr(self.user, "key", None), endpoint=self.named["endpoint"])
+        return entry
 
 
 def stops_run(error: OutlookError) -> bool:
@@ -168,7 +184,7 @@ def _describe(action: str, result: dict[str, Any], check_mode: bool) -> str:
 
 def _blank_entry(job: Job) -> dict[str, Any]:
     # Every entry has every key, so filters such as selectattr('backup_file') work on failed entries too.
-    return dict(user=job.user, src=job.src, state=job.state, photo=None, sha256=None, previous_sha256=None,
+    return dict(user=shown_user(job.user), src=job.src, state=job.state, photo=None, sha256=None, previous_sha256=None,
                 comparison=None, backup_file=None, conversion=None)
 
 
@@ -234,6 +250,8 @@ class BulkEngine:
         self.summary = summarize([])
         self.failed_users = []
         self.not_attempted_users = []
+        self.failed_groups = []
+        self.not_attempted_groups = []
         self.written = 0
         self.stop = RunStop()
         self.seconds = 0.0
@@ -312,13 +330,13 @@ class BulkEngine:
         try:
             futures = future.result()
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            return [self._failed(job, as_outlook_error(exc, "handling user %s" % job.user)) for job in chunk]
+            return [job.describe(self._failed(job, as_outlook_error(exc, "handling %s" % shown_user(job.user)))) for job in chunk]
         entries = []
         for job, job_future in zip(chunk, futures):
             try:
-                entries.append(job_future.result())
+                entries.append(job.describe(job_future.result()))
             except Exception as exc:  # pylint: disable=broad-exception-caught
-                entries.append(self._failed(job, as_outlook_error(exc, "handling user %s" % job.user)))
+                entries.append(job.describe(self._failed(job, as_outlook_error(exc, "handling %s" % shown_user(job.user)))))
         return entries
 
     def _count(self, entry: dict[str, Any]) -> None:
@@ -326,10 +344,12 @@ class BulkEngine:
         self.summary[entry["action"]] += 1
         if entry["changed"]:
             self.written += 1
+        # Groups go into lists of their own, by the name the task gave them: failed_users keeps naming users only.
+        name = entry["user"] if entry.get("kind") != "group" else entry["group"]
         if entry["action"] == "failed":
-            self.failed_users.append(entry["user"])
+            (self.failed_users if entry.get("kind") != "group" else self.failed_groups).append(name)
         elif entry["action"] == "not_attempted":
-            self.not_attempted_users.append(entry["user"])
+            (self.not_attempted_users if entry.get("kind") != "group" else self.not_attempted_groups).append(name)
 
     def _read_chunk(self, chunk: list[Job]) -> tuple[dict[str, PhotoMetadata | OutlookError | None], dict[str, bytes | OutlookError | None], dict[str, str]]:
         """(metadata, content, ETag headers of the content answers) for a chunk's users; a failed read becomes every
@@ -399,9 +419,9 @@ class BulkEngine:
                 action = "removed" if changed else "unchanged"
                 self._forget(job, meta)
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            return self._failed(job, as_outlook_error(exc, "handling user %s" % job.user), entry, meta)
+            return self._failed(job, as_outlook_error(exc, "handling %s" % shown_user(job.user)), entry, meta)
         entry.update(result)
-        entry.update(user=job.user, action=action, changed=changed, message=_describe(action, result, self.check_mode))
+        entry.update(user=shown_user(job.user), action=action, changed=changed, message=_describe(action, result, self.check_mode))
         if self.want_diff:
             entry["diff"] = diff
         return entry
@@ -452,11 +472,12 @@ class BulkEngine:
 
     def _record(self, job: Job, meta: Any) -> tuple[str, Any]:
         """(key, record) of a user: under the object id when known, else (or when none is there yet) under the user key."""
-        found = owner_id(job.user, meta) or self.resolution.ids.get(job.user)
+        named = shown_user(job.user)  # the state file keys on text: a user key, or a group's group:<id>
+        found = owner_id(job.user, meta) or self.resolution.ids.get(named)
         record = self.state_file.record(found) if found else None
         if record is None:
-            record = self.state_file.record(job.user)
-        return found or job.user, record
+            record = self.state_file.record(named)
+        return found or named, record
 
     def _count_downloads(self, content: Mapping[str, Any], vouched: int) -> None:
         photos = [data for data in content.values() if isinstance(data, bytes)]
@@ -476,15 +497,16 @@ class BulkEngine:
         method = (result.get("comparison") or {}).get("method")
         key, previous = self._record(job, current.metadata)
         if action == "uploaded":
-            self.state_file.remember(key, self.trust.after_upload(source.file_sha256), replaces=job.user)
+            self.state_file.remember(key, self.trust.after_upload(source.file_sha256), replaces=shown_user(job.user))
         elif action == "unchanged" and method in ("sha256", "pixels") and current.metadata is not None and current.data:
             record = self.trust.after_comparison(previous, source.file_sha256, current.metadata, current.data, served_etag)
-            self.state_file.remember(key, record, replaces=job.user)
+            self.state_file.remember(key, record, replaces=shown_user(job.user))
 
     def _forget(self, job: Job, meta: Any = None) -> None:
         """A removed photo, or a user that failed: no record, so nothing unproven is ever trusted."""
         if self.state_file is not None and not self.check_mode:
-            self.state_file.forget(job.user, owner_id(job.user, meta) or self.resolution.ids.get(job.user))
+            named = shown_user(job.user)
+            self.state_file.forget(named, owner_id(job.user, meta) or self.resolution.ids.get(named))
 
     def _warn_once(self, warning: Optional[str]) -> None:
         """A source's warning (a PNG sent as PNG) has one run-wide cause: say it once, not once per user."""

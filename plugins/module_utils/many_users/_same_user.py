@@ -31,12 +31,16 @@ ReadAll = Callable[[List[str], Callable[[List[str]], Pairs]], Pairs]
 
 def named_in_several_forms(jobs: Iterable[Job]) -> bool:
     """Whether the task's usable entries name users both by object id and by another key."""
-    forms = {is_object_id(job.user) for job in jobs if job.problem is None}
+    forms = {is_object_id(job.user) for job in jobs if job.problem is None and isinstance(job.user, str)}
     return len(forms) > 1
 
 
 def owner_id(user: str, meta: Any) -> Optional[str]:
-    """The object id of user: the key itself when it is one, else what its metadata's @odata.id names."""
+    """The object id of user: the key itself when it is one, else what its metadata's @odata.id names; a group's or a
+    Team's own state key (group:<id>), which no user shares."""
+    state_key = getattr(user, "state_key", None)
+    if state_key:
+        return state_key
     if is_object_id(user):
         return user.lower()
     return getattr(meta, "owner_id", None)
@@ -72,7 +76,7 @@ def resolve(client: PhotoClient, jobs: List[Job], read_all: ReadAll) -> Resoluti
     """Object ids for the keys of jobs that are not object ids. read_all(users, work) runs work over chunks of users in
     parallel and returns the joined (user, value) pairs. Raises only errors that stop the run."""
     resolution = Resolution()
-    names = sorted({job.user for job in jobs if job.problem is None and not is_object_id(job.user)})
+    names = sorted({job.user for job in jobs if job.problem is None and isinstance(job.user, str) and not is_object_id(job.user)})
     metadata = dict(read_all(names, lambda chunk: list(client.get_metadata_many(chunk).items())))
     asked = []
     for user in names:
@@ -108,6 +112,8 @@ def mark_named_twice(jobs: List[Job], ids: Mapping[str, str]) -> int:
     """Gives every entry of a user named under several keys a "named twice" problem; the number of such users."""
     entries: Dict[str, List[Job]] = {}
     for job in jobs:
+        if not isinstance(job.user, str):
+            continue  # groups: the sync plan caught a group named twice when it resolved them
         found = job.user.lower() if is_object_id(job.user) else ids.get(job.user)
         if job.problem is None and found:
             entries.setdefault(found, []).append(job)

@@ -96,33 +96,63 @@ def folder_entries(src_dir: str, pattern: str, domain: Optional[str]) -> Tuple[L
 
 
 def plan_jobs(photos: Optional[Sequence[Mapping[str, Any]]] = None, src_dir: Optional[str] = None, file_pattern: str = DEFAULT_FILE_PATTERN,
-              user_domain: Optional[str] = None, absent_users: Optional[Iterable[str]] = None, convert: bool = True) -> SyncPlan:
+              user_domain: Optional[str] = None, absent_users: Optional[Iterable[str]] = None, convert: bool = True,
+              absent_groups: Optional[Iterable[str]] = None) -> SyncPlan:
     """The sync's jobs, unmatched files and skipped entries. A user named twice gets one failed job naming both sources:
     never a guess. Each source is checked here (source_problem), so a user whose file is missing, a link, unreadable
-    or not an image fails before any request is sent for that user."""
+    or not an image fails before any request is sent for that user.
+
+    A group entry ({group, endpoint}) becomes a job whose named holds them; the sync resolves its key to an Owner
+    (_group_jobs.resolve_group_jobs) before the engine runs.
+    """
     domain = checked_user_domain(user_domain)
     wanted = []
     unmatched, skipped = [], []
     for entry in photos or []:
-        wanted.append((entry["user"], entry.get("state") or "present", entry.get("src")))
+        named = None
+        if entry.get("group") is not None:
+            named = dict(group=entry["group"], endpoint=entry.get("endpoint") or "group")
+        wanted.append((entry.get("user"), entry.get("state") or "present", entry.get("src"), named))
     if src_dir:
         matched, unmatched, skipped = folder_entries(src_dir, file_pattern, domain)
-        wanted.extend((user, "present", path) for user, path in matched)
-    wanted.extend((user, "absent", None) for user in absent_users or [])
+        wanted.extend((user, "present", path, None) for user, path in matched)
+    wanted.extend((user, "absent", None, None) for user in absent_users or [])
+    wanted.extend((None, "absent", None, dict(group=group, endpoint="group")) for group in absent_groups or [])
     if not wanted and not unmatched and not skipped:
-        raise ConfigurationError("Nothing to do: give photos, src_dir (with matching files) or absent_users.")
+        raise ConfigurationError("Nothing to do: give photos, src_dir (with matching files), absent_users or absent_groups.")
 
     seen = {}
-    for user, state, src in wanted:
-        seen.setdefault((user or "").strip().lower(), []).append((user, state, src))
+    for user, state, src, named in wanted:
+        key = ("group", (named["group"] or "").strip().lower()) if named else ("user", (user or "").strip().lower())
+        seen.setdefault(key, []).append((user, state, src, named))
     jobs = []
     for entries in seen.values():
-        user, state, src = entries[0]
-        problem = entry_problem(entries)
+        user, state, src, named = entries[0]
+        problem = group_entry_problem(entries) if named else entry_problem([entry[:3] for entry in entries])
         if problem is None and state == "present":
             problem = source_problem(src, convert)
-        jobs.append(Job(user, state, src, problem))
+        jobs.append(Job(user, state, src, problem, named=named))
     return SyncPlan(jobs, unmatched, skipped)
+
+
+def group_entry_problem(entries: Sequence[Tuple[Any, str, Optional[str], Mapping[str, str]]]) -> Optional[OutlookError]:
+    """What is wrong with the entries that name one group by the same key, before their source is looked at."""
+    dummy, state, src, named = entries[0]
+    group = named["group"]
+    problem = user_key_problem(group)
+    if problem == EMPTY:
+        return ConfigurationError("an entry has an empty group")
+    if problem == PADDED:
+        return ConfigurationError("group %r has leading or trailing white space" % group)
+    if len(entries) > 1:
+        sources = ", ".join("%s %s" % (s, p or "") for _u, s, p, _n in entries)
+        return ConfigurationError("group %s is listed %d times (%s): keep one entry" % (group, len(entries), sources.strip()))
+    if state == "present" and not src:
+        return ConfigurationError("group %s has state=present but no src" % group)
+    if state == "absent" and named["endpoint"] == "team":
+        return ConfigurationError("group %s: a Team photo cannot be removed (the service has no DELETE for it); remove it "
+                                  "with endpoint=group, which removes the group's photo, the Team's picture" % group)
+    return None
 
 
 def entry_problem(entries: Sequence[Tuple[str, str, Optional[str]]]) -> Optional[OutlookError]:

@@ -66,11 +66,14 @@ class ManyUsersRun:
                               "%d photos were changed before it stopped. Fix the cause and run again: done users are "
                               "not written twice." % (stop_error.msg, len(not_attempted_users), len(failed_users),
                                                       written), **result)
-        if failed_users and self.fail_on_error:
-            shown = ", ".join(str(user) for user in failed_users[:USERS_IN_MESSAGE])
-            more = "" if len(failed_users) <= USERS_IN_MESSAGE else " and %d more" % (len(failed_users) - USERS_IN_MESSAGE)
-            raise UsersFailed("%d of %d users %s: %s%s. See each entry's message; the other users were done."
-                              % (len(failed_users), summary["total"], self.failure_verb, shown, more), **result)
+        # A sync's groups fail the task as its users do (their names are in failed_groups).
+        failed = list(failed_users) + ["group %s" % group for group in fields.get("failed_groups") or ()]
+        if failed and self.fail_on_error:
+            shown = ", ".join(str(user) for user in failed[:USERS_IN_MESSAGE])
+            more = "" if len(failed) <= USERS_IN_MESSAGE else " and %d more" % (len(failed) - USERS_IN_MESSAGE)
+            noun = "users" if len(failed) == len(failed_users) else "entries"
+            raise UsersFailed("%d of %d %s %s: %s%s. See each entry's message; the other %s were done."
+                              % (len(failed), summary["total"], noun, self.failure_verb, shown, more, noun), **result)
         return result
 
 

@@ -10,14 +10,15 @@ import requests
 
 @contextlib.contextmanager
 def control_calls(emulator):
-    """Resets the emulator and yields call(method, path) -> the control API's JSON answer (asserting a 200)."""
+    """Resets the emulator and yields call(method, path, body=None) -> the control API's JSON answer (asserting a 200);
+    body, when given, is sent as JSON."""
     emulator.state.reset()
     session = requests.Session()
     session.verify = emulator.info["ca_path"]
     session.trust_env = False
 
-    def call(method, path):
-        response = session.request(method, emulator.info["control_url"] + path, timeout=10)
+    def call(method, path, body=None):
+        response = session.request(method, emulator.info["control_url"] + path, json=body, timeout=30)
         assert response.status_code == 200, response.text
         return response.json()
     try:
