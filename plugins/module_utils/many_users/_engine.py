@@ -90,6 +90,11 @@ class Job:
     def kind(self) -> str:
         return "user" if self.named is None else "group"
 
+    @property
+    def label(self) -> str:
+        """How messages name this entry: "user <key>", or "group <key as given>"."""
+        return "user %s" % shown_user(self.user) if self.named is None else "group %s" % self.named["group"]
+
     def describe(self, entry: dict[str, Any]) -> dict[str, Any]:
         """entry with the keys that say whose photo it is: kind, and for a group the group as named, its id and endpoint."""
         entry["kind"] = self.kind
@@ -210,7 +215,7 @@ class RunStop:
         if self.user is None:  # no user's error: run_timeout
             message = "not attempted: %s" % self.error.msg
         else:
-            message = "not attempted: the run stopped at user %s (%s)" % (self.user, self.error.msg)
+            message = "not attempted: the run stopped at %s (%s)" % (self.user, self.error.msg)
         entry.update(action="not_attempted", changed=False, message=message)
         return entry
 
@@ -520,7 +525,7 @@ class BulkEngine:
 
     def _failed(self, job: Job, error: OutlookError, entry: dict[str, Any] | None = None, meta: Any = None) -> dict[str, Any]:
         if stops_run(error):
-            self.stop.record(error, job.user)
+            self.stop.record(error, job.label)
         self._forget(job, meta)
         entry = entry or _blank_entry(job)
         # A write that happened before the failure (e.g. the read-back failed) still changed the photo.

@@ -184,3 +184,20 @@ def test_api_outlook_v2_refuses_group_entries_before_any_request(emulator, contr
     result = sync(emulator, capfd, photos=[dict(group="sales", src=str(tmp_path / "x.jpg"))], api="outlook_v2")
     assert result["failed"] is True and "Group and Team photos need api=graph" in result["msg"]
     assert last_seq(control) == before
+
+
+def test_a_run_stopped_by_a_group_entry_reports_the_rest_as_not_attempted(emulator, control, capfd, tmp_path):
+    """A refused token on a group's request stops the run like a user's does: the result names that group and lists
+    the groups not reached, and nothing crashes on a group's name (an Owner is a tuple)."""
+    control("POST", "/groups/generate", {"count": 60})
+    ids = [group["id"] for group in control("GET", "/groups")["groups"] if (group["mail"] or "").startswith("group")]
+    src = tmp_path / "logo.jpg"
+    src.write_bytes(jpeg((120, 120, 0)))
+    control("PUT", "/behaviours", {"faults": [{"path_regex": "/groups/", "status": 401, "count": 100000}]})
+    result = sync(emulator, capfd, photos=[dict(group=group_id, src=str(src)) for group_id in ids], parallelism=1)
+    assert result["failed"] is True and result["msg"].startswith("The run stopped")
+    actions = {entry["action"] for entry in result["results"]}
+    assert actions <= {"failed", "not_attempted"}
+    assert result["not_attempted_groups"] and set(result["not_attempted_groups"]) | set(result["failed_groups"]) == set(ids)
+    stopped_at = [entry["message"] for entry in result["results"] if entry["action"] == "not_attempted"][0]
+    assert "the run stopped at group " in stopped_at
