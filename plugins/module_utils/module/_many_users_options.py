@@ -62,9 +62,13 @@ class ManyUsersRun:
         result = dict(changed=written > 0, **{entries_key: entries}, summary=summary, failed_users=failed_users,
                       not_attempted_users=not_attempted_users, **fields, stats=stats)
         if stop_error is not None:
-            raise UsersFailed("The run stopped: %s. %d users were not attempted (see not_attempted_users), %d failed; "
+            groups = ""
+            if fields.get("not_attempted_groups") or fields.get("failed_groups"):
+                groups = " (and %d groups not attempted, see not_attempted_groups, %d failed)" % (
+                    len(fields.get("not_attempted_groups") or ()), len(fields.get("failed_groups") or ()))
+            raise UsersFailed("The run stopped: %s. %d users were not attempted (see not_attempted_users), %d failed%s; "
                               "%d photos were changed before it stopped. Fix the cause and run again: done users are "
-                              "not written twice." % (stop_error.msg, len(not_attempted_users), len(failed_users),
+                              "not written twice." % (stop_error.msg, len(not_attempted_users), len(failed_users), groups,
                                                       written), **result)
         # A sync's groups fail the task as its users do (their names are in failed_groups).
         failed = list(failed_users) + ["group %s" % group for group in fields.get("failed_groups") or ()]
