@@ -48,8 +48,9 @@ class Owner(NamedTuple):
 
     @property
     def state_key(self) -> str:
-        """Its key in a state file: group:<id>, which no user's record can have."""
-        return str(self)
+        """Its key in a state file: group:<id>, which no user's record can have; a Team's too, since the Team's picture
+        is its group's photo whichever endpoint wrote it."""
+        return "%s:%s" % (GROUP, self.key)
 
     def __str__(self) -> str:
         # "group:<id>": no user key holds ':' (a UPN cannot), so a group's name never equals a user's, in messages and

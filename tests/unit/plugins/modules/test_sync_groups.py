@@ -201,3 +201,13 @@ def test_a_run_stopped_by_a_group_entry_reports_the_rest_as_not_attempted(emulat
     assert result["not_attempted_groups"] and set(result["not_attempted_groups"]) | set(result["failed_groups"]) == set(ids)
     stopped_at = [entry["message"] for entry in result["results"] if entry["action"] == "not_attempted"][0]
     assert "the run stopped at group " in stopped_at
+
+
+def test_a_teams_state_file_record_is_its_groups_whichever_endpoint_wrote_it(emulator, control, capfd, tmp_path):
+    """One photo, one record: the Team's picture is the group's photo, so endpoint team and group share group:<id>."""
+    src = tmp_path / "logo.jpg"
+    src.write_bytes(jpeg((40, 40, 200)))
+    state = tmp_path / "state.json"
+    team = "9a000000-0000-4000-8000-000000000002"
+    sync(emulator, capfd, photos=[dict(group=team, endpoint="team", src=str(src))], state_file=str(state))
+    assert list(json.loads(state.read_text())["users"]) == ["group:" + team]
