@@ -12,7 +12,7 @@ import pytest
 import fault_harness
 
 ROWS = []
-COLUMNS = (("fault", 44), ("users", 5), ("writes", 6), ("failed", 6), ("not_attempted", 13), ("failed_applied", 14), ("second_run_writes", 17),
+COLUMNS = (("fault", 44), ("users", 5), ("groups", 6), ("writes", 6), ("failed", 6), ("not_attempted", 13), ("failed_applied", 14), ("second_run_writes", 17),
            ("retries_forced", 14), ("token_requests", 14), ("run1_seconds", 12), ("deadline_s", 10), ("result", 6))
 
 

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The fault matrix's machinery: a persistent emulator process, a seeded 1,000-user tenant, the sync module run as a
-subprocess, mid-run triggers (token revocation, SIGKILL and restart) and the checks of issue 8, build item 9.
+subprocess, mid-run triggers (token revocation, SIGKILL and restart) and the checks of issue 8, build item 9. A row may
+add Microsoft 365 groups and Teams to the run (issue 21): their entries go among the users' and are checked alike.
 
 Everything is read from the outside, as an operator would: the module's JSON result, the emulator's oracle view
-(`GET /_emulator/users`) and its request log (`GET /_emulator/requests`).
+(`GET /_emulator/users`, `GET /_emulator/groups`) and its request log (`GET /_emulator/requests`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import requests
 from PIL import Image, ImageDraw, ImageFilter
@@ -34,6 +36,15 @@ DOMAIN = "contoso.onmicrosoft.com"
 WRITE_METHODS = ("PUT", "PATCH", "DELETE")
 ACTIONS = ("uploaded", "removed", "unchanged", "skipped", "failed", "not_attempted")
 MODULE_TIMEOUT = 240
+# A row with groups: the app also finds groups by mail and mailNickname, and writes Team photos through /teams.
+GROUP_ROLES = ["ProfilePhoto.ReadWrite.All", "Group.Read.All", "TeamSettings.ReadWrite.All"]
+GROUP_PREFIX = "faultgroup"
+# Wanted group photos are wanted_photo(GROUP_PHOTO_BASE + i): unlike every user's (the users' indexes stay below it).
+GROUP_PHOTO_BASE = 5000
+MISSING_GROUP = GROUP_PREFIX + "-none"  # a mailNickname no group has: that entry fails, in every run
+ABSENT_GROUPS = 2  # groups with a photo listed in absent_groups
+# The object a photo request is about, from its path (a request turned away before it was routed logs no owner).
+OWNER_PATH = re.compile(r"/(users|groups|teams)/([^/?]+)/photo")
 
 
 def collections_root():
@@ -152,6 +163,17 @@ class Emulator:
         return {user["userPrincipalName"]: (user["photo"] or {}).get("uploaded_sha256")
                 for user in self.control("GET", "/users")["users"]}
 
+    def group_oracle(self):
+        """{"group:<id>": SHA-256 as in oracle(), or None} of every group."""
+        return {group_key(group["id"]): (group["photo"] or {}).get("uploaded_sha256")
+                for group in self.control("GET", "/groups")["groups"]}
+
+    def put_group_photo(self, group_id, data):
+        """Sets a group's photo through the control API: exactly these bytes, at once (no propagation delay)."""
+        resp = self.http.put(self.info["control_url"] + "/groups/%s/photo" % group_id, data=data,
+                             headers={"Content-Type": "image/jpeg"}, timeout=60)
+        resp.raise_for_status()
+
     def settle(self):
         """Wait out the propagation delay, as the hours between two nightly runs do."""
         time.sleep(self.control("GET", "/behaviours")["propagation_delay_s"])
@@ -198,6 +220,7 @@ class Scenario:
     failures: str | None = None  # a regex every failed user's message must match (they failed of the fault itself)
     max_rss_mb: int | None = None  # run 1's module may not grow its peak RSS past this (answers read within limits)
     all_faults_fire: bool = False  # every configured fault must be used up by run 1 (no row passes on a fault never met)
+    groups: int = 0  # Microsoft 365 groups generated for the row (RowGroups), their entries among the users'
 
 
 class Tenant:
@@ -228,12 +251,108 @@ class Tenant:
         emulator.control("POST", "/reset")
         emulator.control("POST", "/users", {"users": self.seed_specs})
 
+
+def group_key(group_id):
+    """How the checks name a group (users are named by UPN): its object id with a prefix, as the state file does."""
+    return "group:" + group_id.lower()
+
+
+class RowGroups:
+    """A row's groups, made after the tenant's seed with POST /_emulator/groups/generate: `count` Microsoft 365 groups,
+    30% of them Teams and 60% with a generated photo unlike the wanted one. Of those with a photo, the first
+    ABSENT_GROUPS are in absent_groups; about half of the ones without get the wanted photo before the run.
+    Groups are named by object id, by mail and by mailNickname in turn, Teams through endpoint team, and one more entry
+    names a group that does not exist. The app gets GROUP_ROLES (the next row's /reset takes them back)."""
+
+    def __init__(self, emulator, count, photo_dir):
+        emulator.control("POST", "/clients", {"client_id": CLIENT_ID, "secret": CLIENT_SECRET, "roles": GROUP_ROLES})
+        emulator.control("POST", "/groups/generate", {"count": count, "prefix": GROUP_PREFIX, "team_ratio": 0.3, "photo_ratio": 0.6})
+        made = sorted((group for group in emulator.control("GET", "/groups")["groups"]
+                       if group["mailNickname"].startswith(GROUP_PREFIX)), key=lambda group: group["mailNickname"])
+        if len(made) != count:
+            raise RuntimeError("the emulator made %d groups, %d asked for" % (len(made), count))
+        self.entries, self.absent = [], []  # photos entries, absent_groups
+        self.named = {}  # each group entry as named -> (its key, its endpoint)
+        self.wanted, self.previous = {}, {}  # key -> SHA-256 or None, as Tenant's
+        for index, group in enumerate(made):
+            key = group_key(group["id"])
+            name = (group["id"], group["mail"], group["mailNickname"])[index % 3]
+            previous = (group["photo"] or {}).get("uploaded_sha256")
+            if previous is not None and len(self.absent) < ABSENT_GROUPS:
+                self.absent.append(name)
+                self.named[name] = (key, "group")  # a removal goes through the group endpoint
+                self.wanted[key], self.previous[key] = None, previous
+                continue
+            data = wanted_photo(GROUP_PHOTO_BASE + index)
+            path = os.path.join(photo_dir, "group-%05d.jpg" % index)
+            with open(path, "wb") as handle:
+                handle.write(data)
+            if previous is None and index % 2 == 0:
+                emulator.put_group_photo(group["id"], data)
+                previous = sha256(data)
+            endpoint = "team" if group["team"] else "group"
+            self.entries.append({"group": name, "src": path, "endpoint": endpoint})
+            self.named[name] = (key, endpoint)
+            self.wanted[key], self.previous[key] = sha256(data), previous
+        self.entries.append({"group": MISSING_GROUP, "src": self.entries[0]["src"], "endpoint": "group"})
+
+
+class Expected:
+    """What a row's runs must reach: every user of the tenant, and the row's groups if it has any. Keys are a user's UPN
+    or a group's group_key; digests as in Emulator.oracle (None: no photo)."""
+
+    def __init__(self, tenant, groups=None):
+        self.groups = groups
+        self.wanted = {user: digest for user, (_path, digest) in tenant.wanted.items()}
+        self.previous = dict(tenant.previous)
+        self.photos = [{"user": user, "src": path} for user, (path, _digest) in tenant.wanted.items()]
+        self.absent_groups = []
+        if groups is not None:
+            self.wanted.update(groups.wanted)
+            self.previous.update(groups.previous)
+            # Spread among the users, so that the groups share their users' $batch reads and the fault bursts.
+            step = max(1, len(self.photos) // len(groups.entries))
+            for position, entry in enumerate(groups.entries):
+                self.photos.insert(position * (step + 1) + step // 2, entry)
+            self.absent_groups = list(groups.absent)
+        self.needing = {key for key in self.wanted if self.previous[key] != self.wanted[key]}
+        self.count = len(self.photos) + len(self.absent_groups)
+
     def module_args(self, info, extra=None):
-        return {"ANSIBLE_MODULE_ARGS": dict({
-            "api_url": info["graph_url"], "authority_host": info["authority_host"], "tenant_id": info["tenant_id"],
-            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "ca_path": info["ca_path"],
-            "photos": [{"user": user, "src": path} for user, (path, _digest) in self.wanted.items()],
-            "fail_on_error": False, "results": "all"}, **(extra or {}))}
+        args = {"api_url": info["graph_url"], "authority_host": info["authority_host"], "tenant_id": info["tenant_id"],
+                "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "ca_path": info["ca_path"],
+                "photos": self.photos, "fail_on_error": False, "results": "all"}
+        if self.absent_groups:
+            args["absent_groups"] = self.absent_groups
+        return {"ANSIBLE_MODULE_ARGS": dict(args, **(extra or {}))}
+
+    def oracle(self, emulator):
+        found = emulator.oracle()
+        if self.groups is not None:
+            found.update(emulator.group_oracle())
+        return found
+
+    def entry_key(self, entry):
+        """The key of a result entry: its user, or the group it names (by the id it reports, else as named)."""
+        if entry.get("kind") != "group":
+            return entry.get("user")
+        if entry.get("group_id"):
+            return group_key(entry["group_id"])
+        named = (self.groups.named if self.groups is not None else {}).get(entry.get("group"))
+        return named[0] if named else "group:?%s" % entry.get("group")
+
+
+def owner_of(entry, ids):
+    """The key (UPN or group_key) of the object a logged request is about; None for one about no photo."""
+    if entry.get("group"):
+        return group_key(entry["group"])
+    if entry.get("user"):
+        return ids.get(entry["user"], str(entry["user"]))
+    found = OWNER_PATH.search(entry.get("path") or "")
+    if found is None:
+        return None
+    key = urllib.parse.unquote(found.group(2))
+    return ids.get(key, key) if found.group(1) == "users" else group_key(key)
 
 
 @dataclasses.dataclass
@@ -346,6 +465,7 @@ def run_scenario(emulator, tenant, scenario, work_dir, collections):
     problems = []
     tenant.seed(emulator)
     emulator.behaviours = {}
+    expected = Expected(tenant, RowGroups(emulator, scenario.groups, tenant.photo_dir) if scenario.groups else None)
     emulator.behave(latency_ms=2, jitter_ms=1)  # on top of the production profile (re-encoding, shuffled $batch, ...)
     start_seq = emulator.last_seq()
     restarts_before = len(emulator.restarted_at_seq)
@@ -354,12 +474,12 @@ def run_scenario(emulator, tenant, scenario, work_dir, collections):
     watcher = None
     if scenario.trigger:
         action = {"revoke": lambda: emulator.control("POST", "/tokens/revoke"), "restart": emulator.kill_and_restart}[scenario.trigger]
-        watcher = Watcher(emulator, start_seq, max(1, len(tenant.needing) // 3), action)
+        watcher = Watcher(emulator, start_seq, max(1, len(expected.needing) // 3), action)
         watcher.start()
     started = time.monotonic()
     # A run that must end by a deadline is killed at three times it: a stalled run fails its row in bounded time.
     timeout = MODULE_TIMEOUT if scenario.deadline is None else min(MODULE_TIMEOUT, 3 * scenario.deadline)
-    run1 = run_module(tenant.module_args(emulator.info, scenario.module_args), work_dir, scenario.name + "-run1", collections, timeout)
+    run1 = run_module(expected.module_args(emulator.info, scenario.module_args), work_dir, scenario.name + "-run1", collections, timeout)
     result1, rc1, tail1 = run1.result, run1.rc, run1.tail
     seconds1 = time.monotonic() - started
     if watcher is not None:
@@ -375,55 +495,60 @@ def run_scenario(emulator, tenant, scenario, work_dir, collections):
     emulator.control("PUT", "/behaviours", {"faults": [], "throttle": None})
     emulator.settle()
     mid_seq = emulator.last_seq()
-    after1 = emulator.oracle()
-    run2 = run_module(tenant.module_args(emulator.info, scenario.module_args), work_dir, scenario.name + "-run2", collections)
+    after1 = expected.oracle(emulator)
+    run2 = run_module(expected.module_args(emulator.info, scenario.module_args), work_dir, scenario.name + "-run2", collections)
     result2, rc2, tail2 = run2.result, run2.rc, run2.tail
     end_seq = emulator.last_seq()
-    after2 = emulator.oracle()
+    after2 = expected.oracle(emulator)
     log = emulator.requests_since(start_seq)
     run1_log = [entry for entry in log if entry["seq"] <= mid_seq]
     run2_log = [entry for entry in log if entry["seq"] > mid_seq and entry["seq"] <= end_seq]
     ids = emulator.user_ids()
     restart_seqs = emulator.restarted_at_seq[restarts_before:]
 
-    row = {"fault": scenario.fault, "scenario": scenario.name, "users": tenant.count, "needing_change": len(tenant.needing),
-           "faults_left": len(faults_left)}
-    row.update(_check_run1(result1, rc1, tail1, tenant, after1, problems))
+    row = {"fault": scenario.fault, "scenario": scenario.name, "users": tenant.count, "needing_change": len(expected.needing),
+           "faults_left": len(faults_left), "groups": len(expected.photos) + len(expected.absent_groups) - tenant.count or None}
+    row.update(_check_run1(result1, rc1, tail1, expected, after1, problems))
     writes1 = [entry for entry in run1_log if is_write(entry)]
     forced = [entry for entry in writes1 if _forced(entry)]
-    lost = _answers_lost_to_restarts(writes1, restart_seqs)
-    written_users = {ids.get(entry["user"], str(entry["user"])) for entry in writes1 if _applied(entry)}
-    unneeded = sorted(user for user in written_users if user not in tenant.needing)
+    lost = _answers_lost_to_restarts(writes1, restart_seqs, ids)
+    written = {owner_of(entry, ids) for entry in writes1 if _applied(entry)}
+    unneeded = sorted(key for key in written if key not in expected.needing)
     tokens1 = sum(1 for entry in run1_log if entry.get("api") == "entra" and entry["path"].endswith("/oauth2/v2.0/token"))
-    failed_users = {entry["user"] for entry in (result1 or {}).get("results") or [] if entry.get("action") == "failed"}
-    row.update(writes=len(writes1), retries_forced=len(forced) + lost, answers_lost_to_kill=lost, token_requests=tokens1,
-               failed_applied=sum(1 for user in failed_users if user in written_users and after1.get(user) == tenant.wanted[user][1]),
-               run1_seconds=round(seconds1, 1), run1_stats=(result1 or {}).get("stats"))
-    if len(writes1) > len(tenant.needing) + row["retries_forced"]:
-        problems.append("run 1 sent %d writes for %d users needing a change and %d forced retries"
-                        % (len(writes1), len(tenant.needing), row["retries_forced"]))
+    failed_keys = {expected.entry_key(entry) for entry in (result1 or {}).get("results") or [] if entry.get("action") == "failed"}
+    row.update(writes=len(writes1), retries_forced=len(forced) + sum(lost.values()), answers_lost_to_kill=sum(lost.values()),
+               token_requests=tokens1, run1_seconds=round(seconds1, 1), run1_stats=(result1 or {}).get("stats"),
+               failed_applied=sum(1 for key in failed_keys if key in written and after1.get(key) == expected.wanted.get(key)))
+    if len(writes1) > len(expected.needing) + row["retries_forced"]:
+        problems.append("run 1 sent %d writes for %d users and groups needing a change and %d forced retries"
+                        % (len(writes1), len(expected.needing), row["retries_forced"]))
+    _check_written_once(writes1, lost, ids, problems)
     if unneeded:
-        problems.append("run 1 wrote to %d users that already had the wanted photo, e.g. %s" % (len(unneeded), unneeded[:3]))
+        problems.append("run 1 wrote to %d users or groups that already had the wanted photo, e.g. %s" % (len(unneeded), unneeded[:3]))
     if tokens1 > scenario.token_requests:
         problems.append("run 1 asked for %d tokens (at most %d expected)" % (tokens1, scenario.token_requests))
     if scenario.no_failures and row.get("failed"):
         problems.append("%d users failed although the module should recover from %s by itself" % (row["failed"], scenario.fault))
+    if expected.groups is not None:
+        row.update(_check_group_traffic(run1_log, ids, problems))
     row.update(_check_bounds(scenario, seconds1, run1, result1, problems))
 
-    # Run 2: converges, with exactly one write per user that still lacked the wanted photo.
-    missing_after1 = {user for user, (path, digest) in tenant.wanted.items() if after1.get(user) != digest}
+    # Run 2: converges, with exactly one write per user or group that still lacked the wanted photo.
+    missing_after1 = {key for key, digest in expected.wanted.items() if after1.get(key) != digest}
     writes2 = [entry for entry in run2_log if is_write(entry)]
-    written2 = sorted(ids.get(entry["user"], str(entry["user"])) for entry in writes2)
+    written2 = sorted(str(owner_of(entry, ids)) for entry in writes2)
     row.update(second_run_writes=len(writes2), missing_after_run1=len(missing_after1),
                second_run_failed=((result2 or {}).get("summary") or {}).get("failed"))
     if result2 is None:
         problems.append("run 2 returned no JSON result (rc %s): %s" % (rc2, tail2[-600:]))
-    not_converged = sorted(user for user, (path, digest) in tenant.wanted.items() if after2.get(user) != digest)
+    not_converged = sorted(key for key, digest in expected.wanted.items() if after2.get(key) != digest)
     if not_converged:
-        problems.append("after run 2, %d users lack the wanted photo, e.g. %s" % (len(not_converged), not_converged[:3]))
+        problems.append("after run 2, %d users or groups lack the wanted photo, e.g. %s" % (len(not_converged), not_converged[:3]))
     if written2 != sorted(missing_after1):
-        problems.append("run 2 wrote %d times (%d distinct users) for %d users missing the wanted photo"
+        problems.append("run 2 wrote %d times (%d distinct users and groups) for %d missing the wanted photo"
                         % (len(writes2), len(set(written2)), len(missing_after1)))
+    if expected.groups is not None and result2 is not None:
+        _check_missing_group(result2, "run 2", problems)
     row["problems"] = problems
     return row
 
@@ -446,24 +571,99 @@ def _check_bounds(scenario, seconds, run, result, problems):
     return out
 
 
-def _answers_lost_to_restarts(writes, restart_seqs):
+def _answers_lost_to_restarts(writes, restart_seqs, ids):
     """Writes the killed emulator applied and logged whose answer never left: the module had to send them again.
-    Counted as the users written (2xx) in the last stretch before a kill and written again after it."""
-    lost = 0
+    Counted per user or group: written (2xx) in the last stretch before a kill and written again after it."""
+    lost = {}
     for boundary in restart_seqs:
-        before = {entry["user"] for entry in writes if entry["seq"] <= boundary and 200 <= entry["status"] < 300}
-        after = [entry["user"] for entry in writes if entry["seq"] > boundary]
-        lost += sum(1 for user in set(after) if user in before)
+        before = {owner_of(entry, ids) for entry in writes if entry["seq"] <= boundary and 200 <= entry["status"] < 300}
+        for key in {owner_of(entry, ids) for entry in writes if entry["seq"] > boundary}:
+            if key in before:
+                lost[key] = lost.get(key, 0) + 1
     return lost
 
 
-def _check_run1(result, rc, tail, tenant, after, problems):
+def _check_written_once(writes, lost, ids, problems):
+    """Nothing written twice: a user or group is changed by at most one write, plus one for each write the fault made
+    the module send again (an answer lost after the change was applied)."""
+    applied, forced = {}, {}
+    for entry in writes:
+        key = owner_of(entry, ids)
+        if _applied(entry):
+            applied[key] = applied.get(key, 0) + 1
+        if _forced(entry):
+            forced[key] = forced.get(key, 0) + 1
+    twice = sorted(key for key, count in applied.items() if count > 1 + forced.get(key, 0) + lost.get(key, 0))
+    if twice:
+        problems.append("run 1 changed %d users or groups more than once without a fault to force it, e.g. %s" % (len(twice), twice[:3]))
+
+
+def _check_group_traffic(log, ids, problems):
+    """A row with groups: its groups' photos went through the endpoint their entries name, and the fault reached them."""
+    group_requests = [entry for entry in log if entry.get("api") == "graph" and (owner_of(entry, ids) or "").startswith("group:")]
+    writes = [entry for entry in group_requests if is_write(entry)]
+    hit = [entry for entry in group_requests if entry.get("fault")]
+    out = {"group_writes": len(writes), "team_writes": sum(1 for entry in writes if "/teams/" in entry["path"]),
+           "group_requests_faulted": len(hit)}
+    if not out["team_writes"] or out["team_writes"] == len(writes):
+        problems.append("the groups' writes did not go through both endpoints: %d of %d through /teams" % (out["team_writes"], len(writes)))
+    if not hit:
+        problems.append("no fault reached a group's request: the row proves nothing for groups")
+    return out
+
+
+def _check_missing_group(result, run, problems):
+    """The entry that names no group fails, in every run, as a group."""
+    entries = [entry for entry in result.get("results") or [] if entry.get("group") == MISSING_GROUP]
+    if [entry.get("action") for entry in entries] != ["failed"] or "no group has" not in str(entries[0].get("message")):
+        problems.append("%s: the entry for %s is %s" % (run, MISSING_GROUP, entries))
+    elif MISSING_GROUP not in (result.get("failed_groups") or []):
+        problems.append("%s: failed_groups lacks %s" % (run, MISSING_GROUP))
+
+
+def _check_lists(result, results, problems):
+    """failed_users / not_attempted_users name exactly the users of those entries, and *_groups the groups."""
+    for action, name in (("failed", "failed"), ("not_attempted", "not_attempted")):
+        of_action = [entry for entry in results if entry.get("action") == action]
+        users = sorted(str(entry.get("user")) for entry in of_action if entry.get("kind") != "group")
+        groups = sorted(str(entry.get("group")) for entry in of_action if entry.get("kind") == "group")
+        if sorted(map(str, result.get(name + "_users") or [])) != users:
+            problems.append("%s_users (%d) differs from the %d %s user entries" % (name, len(result.get(name + "_users") or []), len(users), action))
+        if sorted(map(str, result.get(name + "_groups") or [])) != groups:
+            problems.append("%s_groups %s differs from the %s group entries %s" % (name, (result.get(name + "_groups") or [])[:5], action, groups[:5]))
+
+
+def _check_shape(entry, expected, problems):
+    """A user entry names no group; a group entry names no user, the group as the task named it, its id and endpoint."""
+    if entry.get("kind") == "user":
+        if entry.get("group") is not None or entry.get("group_id") is not None or entry.get("endpoint") is not None:
+            problems.append("user entry %s names a group: %s" % (entry.get("user"), {k: entry.get(k) for k in ("group", "group_id", "endpoint")}))
+        return
+    if entry.get("kind") != "group":
+        problems.append("an entry of kind %r: %s" % (entry.get("kind"), str(entry)[:200]))
+        return
+    named = (expected.groups.named if expected.groups is not None else {}).get(entry.get("group"))
+    if entry.get("user") is not None:
+        problems.append("group entry %s names user %s" % (entry.get("group"), entry.get("user")))
+    if entry.get("group") == MISSING_GROUP:
+        return
+    if named is None:
+        problems.append("an entry for an unknown group %r" % entry.get("group"))
+    elif entry.get("group_id") is None:  # not resolved: the lookup by mail or mailNickname failed, or was not reached
+        if entry.get("action") not in ("failed", "not_attempted") or entry.get("endpoint") != named[1]:
+            problems.append("group entry %s has no group_id but is %s (endpoint %s)" % (entry.get("group"), entry.get("action"), entry.get("endpoint")))
+    elif (group_key(entry["group_id"]), entry.get("endpoint")) != named:
+        problems.append("group entry %s: group_id %s, endpoint %s; expected %s" % (entry.get("group"), entry.get("group_id"), entry.get("endpoint"), named))
+
+
+def _check_run1(result, rc, tail, expected, after, problems):
     """The result's shape and every entry against the emulator's state."""
     if result is None:
         problems.append("run 1 returned no JSON result (rc %d): %s" % (rc, tail[-800:]))
         return {"failed": None, "outcome": "no result"}
     out = {"module_rc": rc, "outcome": "failed: " + str(result.get("msg"))[:300] if result.get("failed") else "ok"}
-    missing = [key for key in ("results", "summary", "stats", "failed_users") if key not in result]
+    missing = [key for key in ("results", "summary", "stats", "failed_users", "failed_groups", "not_attempted_users",
+                               "not_attempted_groups") if key not in result]
     if missing:
         problems.append("run 1 result lacks %s; msg: %s" % (", ".join(missing), str(result.get("msg"))[:600]))
     if "MODULE FAILURE" in str(result.get("msg")) or "Traceback" in str(result.get("msg")) or "exception" in result and not result.get("summary"):
@@ -475,29 +675,36 @@ def _check_run1(result, rc, tail, tenant, after, problems):
     out["summary"] = summary
     if summary:
         counted = sum(summary.get(action, 0) for action in ACTIONS)
-        if not summary.get("total") == tenant.count == counted:
-            problems.append("summary does not add up: %s for %d users" % (summary, tenant.count))
-    if results and len(results) != tenant.count:
-        problems.append("%d entries in results for %d users" % (len(results), tenant.count))
+        if not summary.get("total") == expected.count == counted:
+            problems.append("summary does not add up: %s for %d users and groups" % (summary, expected.count))
+    if results and len(results) != expected.count:
+        problems.append("%d entries in results for %d users and groups" % (len(results), expected.count))
+    _check_lists(result, results, problems)
+    if expected.groups is not None:
+        _check_missing_group(result, "run 1", problems)
     by_action = {}
     for entry in results:
-        user, action = entry.get("user"), entry.get("action")
+        key, action = expected.entry_key(entry), entry.get("action")
         by_action[action] = by_action.get(action, 0) + 1
-        if user not in tenant.wanted:
-            problems.append("an entry for an unknown user %r" % user)
+        _check_shape(entry, expected, problems)
+        if entry.get("group") == MISSING_GROUP:
             continue
-        wanted, previous, now = tenant.wanted[user][1], tenant.previous[user], after.get(user)
-        if action in ("uploaded", "unchanged") and now != wanted:
-            problems.append("%s is %s but the emulator holds %s" % (user, action, "the previous photo" if now == previous else now))
+        if key not in expected.wanted:
+            problems.append("an entry for an unknown user or group %r" % key)
+            continue
+        wanted, previous, now = expected.wanted[key], expected.previous[key], after.get(key)
+        done = ("uploaded", "unchanged") if wanted is not None else ("removed", "unchanged")
+        if action in done and now != wanted:
+            problems.append("%s is %s but the emulator holds %s" % (key, action, "the previous photo" if now == previous else now))
         elif action == "failed" and now not in (wanted, previous):
-            problems.append("%s failed and holds a photo that is neither wanted nor previous" % user)
+            problems.append("%s failed and holds a photo that is neither wanted nor previous" % key)
         elif action == "not_attempted" and now != previous:
-            problems.append("%s was not attempted but its photo changed" % user)
-        elif action not in ("uploaded", "unchanged", "failed", "not_attempted"):
-            problems.append("%s: unexpected action %r" % (user, action))
+            problems.append("%s was not attempted but its photo changed" % key)
+        elif action not in done + ("failed", "not_attempted"):
+            problems.append("%s: unexpected action %r" % (key, action))
     if summary and by_action and any(by_action.get(action, 0) != summary.get(action, 0) for action in ACTIONS):
         problems.append("summary %s differs from the entries %s" % (summary, by_action))
-    strangers = [user for user, digest in after.items() if user in tenant.wanted and digest not in (tenant.wanted[user][1], tenant.previous[user])]
+    strangers = [key for key, digest in after.items() if key in expected.wanted and digest not in (expected.wanted[key], expected.previous[key])]
     if strangers:
-        problems.append("%d users hold a photo that is neither wanted nor previous, e.g. %s" % (len(strangers), strangers[:3]))
+        problems.append("%d users or groups hold a photo that is neither wanted nor previous, e.g. %s" % (len(strangers), strangers[:3]))
     return out

@@ -4,9 +4,11 @@
 For each scenario: the module returns results, summary, stats and failed_users (never a crash); the summary adds up;
 every user holds the wanted or the previous photo, as its entry says; a second run without faults converges with one
 write per user still missing the wanted photo; run 1 never writes more than the users needing a change plus the
-retries the fault forced (counted from the emulator's request log). Issue 16's rows (g)-(i) also bound run 1: a
-deadline, exactly which users fail and why, every fault used up, and (i) the module's peak RSS. See
-fault_harness.run_scenario.
+retries the fault forced, and changes no user twice but for a forced retry (counted from the emulator's request log).
+Issue 21: row (b) also syncs 50 groups and Teams, named by id, mail and mailNickname, two of them in absent_groups, and
+one group that does not exist; the same checks cover them (their own failed_groups, their writes by endpoint).
+Issue 16's rows (g)-(i) also bound run 1: a deadline, exactly which users fail and why, every fault used up, and (i)
+the module's peak RSS. See fault_harness.run_scenario.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from fault_harness import Scenario, run_scenario
 
 PUT = r"/photo/\$value$"
 BATCH = r"/\$batch$"
+# A group's photo upload (through /groups or /teams) and removal, and a $batch that looks groups up by mail or mailNickname.
+GROUP_PUT = r"/(groups|teams)/[^/]+/photo/\$value$"
+GROUP_DELETE = r"/groups/[^/]+/photo/\$value$"
+GROUP_LOOKUP = r"\$filter"
 # The body of a $batch that reads metadata: its items' urls end in /photo (a $value batch's in /photo/$value).
 METADATA = r'/photo"'
 DAY = "86400"
@@ -28,14 +34,20 @@ SCENARIOS = (
     Scenario("none", "none (baseline)", no_failures=True),
     Scenario("throttle", "(a) 30% 429, Retry-After 0.05",
              {"throttle": {"ratio": 0.3, "retry_after": "0.05", "seed": 1}}),
+    # With 50 groups among the users (a third of them Teams, written through /teams) and one that does not exist; the
+    # bursts on PUT and $batch hit them as they come, and three faults are theirs alone: a 503 on the first lookup by
+    # mail or mailNickname, two on Team and group photo uploads, a 502 on the first group photo removal.
     Scenario("5xx", "(b) 503/500/502 bursts on PUT and $batch", {"faults": [
+        {"method": "POST", "path_regex": BATCH, "body_regex": GROUP_LOOKUP, "status": 503, "retry_after": "0.05", "count": 1},
+        {"method": "PUT", "path_regex": GROUP_PUT, "status": 503, "retry_after": "0.05", "skip": 3, "count": 2},
+        {"method": "DELETE", "path_regex": GROUP_DELETE, "status": 502, "count": 1},
         {"method": "PUT", "path_regex": PUT, "status": 503, "retry_after": "0.05", "skip": 40, "count": 15},
         {"method": "PUT", "path_regex": PUT, "status": 500, "skip": 150, "count": 8},
         {"method": "PUT", "path_regex": PUT, "status": 502, "skip": 250, "count": 8},
         {"method": "POST", "path_regex": BATCH, "status": 503, "retry_after": "0.05", "skip": 5, "count": 4},
         {"method": "POST", "path_regex": BATCH, "status": 500, "skip": 30, "count": 2},
         {"method": "POST", "path_regex": BATCH, "status": 502, "skip": 50, "count": 2},
-    ]}),
+    ]}, groups=50, all_faults_fire=True),
     Scenario("drops", "(c) dropped before the answer / after a PUT", {"faults": [
         {"method": "PUT", "path_regex": PUT, "status": "drop", "skip": 40, "count": 10},
         {"method": "PUT", "path_regex": PUT, "status": "drop_after", "skip": 150, "count": 10},
