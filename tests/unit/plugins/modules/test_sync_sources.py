@@ -14,7 +14,7 @@ import requests
 from PIL import Image
 from ansible_collections.o365.outlook.tests.unit.utils.module_args import patch_module_args
 
-from ansible_collections.o365.outlook.tests.unit.utils.emulator_control import control_calls
+from ansible_collections.o365.outlook.tests.unit.utils.emulator_control import clear_connection_environment, control_calls
 from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo_sync
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
@@ -42,10 +42,7 @@ def emulator(tmp_path_factory):
 
 @pytest.fixture
 def control(emulator, monkeypatch):
-    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy", "O365_ACCESS_TOKEN",
-                 "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLOUD",
-                 "O365_API_URL", "AZURE_AUTHORITY_HOST"):
-        monkeypatch.delenv(name, raising=False)
+    clear_connection_environment(monkeypatch)
     with control_calls(emulator) as call:
         yield call
 
