@@ -21,8 +21,48 @@ options:
       - Needs Pillow only when a conversion is needed. The same file always converts to the same bytes, so
         reruns stay idempotent. The comparison judges pixels, so a user whose photo was stored from an earlier PNG
         upload of the same image is not rewritten because the module now sends JPEG.
+      - Turning a camera photo upright is a conversion too. A JPEG whose EXIF Orientation is not 1 is decoded, turned
+        as its EXIF says and sent as a new JPEG, so that it is stored the way people see it (the service shows the
+        pixels as they are). Without Pillow such a JPEG is refused, naming Pillow; with O(convert=false) it is sent
+        as it is, with a warning that it will appear turned.
+      - A JPEG with Orientation 1, or without EXIF, within 4 MB and needing no O(crop) or O(max_dimension), is sent
+        exactly as it is, EXIF metadata (a GPS location, for example) included. A converted image carries no EXIF.
     type: bool
     default: true
+  crop:
+    description:
+      - How a photo that is not square is cut before it is compared and sent. Microsoft 365 shows photos as circles
+        in square sizes, and each app crops a photo that is not square its own way.
+      - V(none) sends the whole picture (what 1.0.0 did).
+      - V(square) takes the largest square in the centre of the upright picture.
+      - V(face) takes a square centred on the largest face OpenCV finds, about 2.2 face widths wide (head and a
+        little of the shoulders), moved inside the picture where the face is near an edge. Needs the Python package
+        C(opencv-python-headless>=4.8,<5), whose wheel ships the face model (OpenCV 5 dropped it). Without a usable
+        OpenCV, or when no face is found, the photo is cropped as with V(square), with a warning that says why.
+      - V(square) and V(face) re-encode every photo, so they need Pillow and O(convert=true); otherwise the task
+        fails before any request. A crop is deterministic (the same file always gives the same bytes), so reruns
+        stay idempotent.
+    type: str
+    choices: [none, square, face]
+    default: none
+    version_added: 1.1.0
+  max_dimension:
+    description:
+      - The longest side, in pixels, of the photo that is sent; a larger picture is scaled down (after O(crop)),
+        never up. Needs Pillow and O(convert=true) when a picture is larger.
+      - Unset, the picture keeps its size (up to what fits in 4 MB). V(648) is recommended, the largest size
+        Microsoft 365 shows, which keeps uploads small without any visible loss.
+    type: int
+    version_added: 1.1.0
+  min_dimension:
+    description:
+      - The smallest accepted shorter side, in pixels, of the photo as it would be sent (after O(crop) and
+        O(max_dimension)). A smaller photo fails before anything is written, naming its size.
+      - Microsoft 365 shows photos from 48 px, and the service refuses tiny ones (C(ValidationWidthTooSmall)).
+        V(0) turns the check off.
+    type: int
+    default: 48
+    version_added: 1.1.0
   compare:
     description:
       - How to decide whether the user's current photo already is the wanted source image.

@@ -45,8 +45,20 @@ options:
     description:
       - Path of the image on the host that runs the module, as in M(o365.outlook.outlook_user_photo) (the same checks
         and conversions apply).
-      - Required with O(state=present).
+      - Required with O(state=present), unless O(content) is given.
     type: path
+  content:
+    description:
+      - The image itself, as base64 text, instead of O(src), as in M(o365.outlook.outlook_user_photo).
+      - Standard base64. White space and line breaks are ignored (LDIF wraps its lines), the URL-safe alphabet
+        (C(-) and C(_)) is accepted, and padding may be left out. Any other character fails the task before any
+        request.
+      - Every check of O(src) applies to the decoded bytes (the 4 MB limit, the structure, the whole decode, the
+        pixel limit), and so do the conversions and O(crop), O(max_dimension) and O(min_dimension).
+      - Mutually exclusive with O(src); one of them is required with O(state=present). Never shown in results,
+        diffs or logs.
+    type: str
+    version_added: 1.1.0
   wait:
     description:
       - After a write, poll until the service serves the new state (new photo, or no photo), so that later
@@ -192,7 +204,10 @@ backup_file:
   type: str
   sample: /var/backups/photos/group_9a000000-0000-4000-8000-000000000001~af0b2a44c239.20261127T101500123456Z.jpg
 conversion:
-  description: What was done to O(src) to make it acceptable, for example V(PNG 320x200 to JPEG 320x200); null when sent as is.
+  description:
+    - What was done to the image to make it acceptable, for example V(PNG 320x200 to JPEG 320x200), or
+      V(JPEG 4032x3024 to JPEG 648x648 (turned upright - EXIF Orientation 6, face crop, scaled to max_dimension 648)).
+    - Null when the image was sent as it is.
   returned: always
   type: str
 """
@@ -209,7 +224,8 @@ from ansible_collections.o365.outlook.plugins.module_utils.module._connection_op
 from ansible_collections.o365.outlook.plugins.module_utils.module._options import TaskContext
 from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
 from ansible_collections.o365.outlook.plugins.module_utils.module._photo_policy_options import PhotoPolicyOptions
-from ansible_collections.o365.outlook.plugins.module_utils.photo._image import SourceImage, load_source
+from ansible_collections.o365.outlook.plugins.module_utils.module import _source_options
+from ansible_collections.o365.outlook.plugins.module_utils.photo._image import SourceImage
 from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import ensure_absent, ensure_present
 
 
@@ -227,7 +243,7 @@ def check(task: TaskContext) -> Tuple[str, Optional[SourceImage]]:
             raise ConfigurationError("A Team photo cannot be removed (the service has no DELETE for it): use endpoint=group "
                                      "with state=absent to remove the group's photo, which is the Team's picture.")
         return key, None
-    return key, load_source(params["src"], convert=params["convert"], warn=task.warn)
+    return key, _source_options.load_wanted(task)
 
 
 def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
@@ -256,11 +272,11 @@ MODULE = OutlookModule(
         group=dict(type="str", required=True),
         endpoint=dict(type="str", choices=["group", "team"], default="group"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
-        src=dict(type="path"),
+        **_source_options.OPTIONS
     ),
     check=check,
     supports_check_mode=True,
-    required_if=[("state", "present", ["src"])],
+    **_source_options.MODULE_KWARGS
 )
 
 

@@ -48,8 +48,22 @@ options:
         from its start-of-image marker through a frame header and an image scan to its end-of-image marker (bytes
         after it are allowed). A PNG must have a correct CRC on every chunk, at least one C(IDAT) chunk, and end with
         C(IEND). With Pillow installed, the whole image is also decoded, so truncated or damaged image data is refused.
-      - Required with O(state=present).
+      - Required with O(state=present), unless O(content) is given.
     type: path
+  content:
+    description:
+      - The image itself, as base64 text, instead of O(src), for photos that come from another system, such as an
+        LDAP search's C(thumbnailPhoto) (M(community.general.ldap_search) with C(base64_attributes=[thumbnailPhoto]))
+        or an HR API read with M(ansible.builtin.uri).
+      - Standard base64. White space and line breaks are ignored (LDIF wraps its lines), the URL-safe alphabet
+        (C(-) and C(_)) is accepted, and padding may be left out. Any other character fails the task before any
+        request.
+      - Every check of O(src) applies to the decoded bytes (the 4 MB limit, the structure, the whole decode, the
+        pixel limit), and so do the conversions and O(crop), O(max_dimension) and O(min_dimension).
+      - Mutually exclusive with O(src); one of them is required with O(state=present). Never shown in results,
+        diffs or logs.
+    type: str
+    version_added: 1.1.0
   wait:
     description:
       - After a write, poll until the service serves the new state (new photo, or no photo), so that later
@@ -159,6 +173,33 @@ EXAMPLES = r"""
   loop: "{{ new_starters }}"
   delegate_to: localhost
 
+- name: An HR portrait (3:4) cropped around the face, at the largest size Microsoft 365 shows
+  o365.outlook.outlook_user_photo:
+    user: adele.vance@contoso.com
+    src: hr-photos/adele.jpg
+    crop: face
+    max_dimension: 648
+  delegate_to: localhost
+
+- name: Read the photos Active Directory holds (thumbnailPhoto, as base64)
+  community.general.ldap_search:
+    dn: OU=Staff,DC=contoso,DC=com
+    filter: (thumbnailPhoto=*)
+    attrs: [userPrincipalName, thumbnailPhoto]
+    base64_attributes: [thumbnailPhoto]
+  register: staff
+  delegate_to: localhost
+
+- name: Set them in Microsoft 365 straight from memory, no files
+  o365.outlook.outlook_user_photo:
+    user: "{{ item.userPrincipalName }}"
+    content: "{{ item.thumbnailPhoto }}"
+    crop: square
+  loop: "{{ staff.results }}"
+  loop_control:
+    label: "{{ item.userPrincipalName }}"
+  delegate_to: localhost
+
 - name: Set the connection options once for every module of the collection
   module_defaults:
     group/o365.outlook.outlook:
@@ -234,7 +275,10 @@ backup_file:
   type: str
   sample: /var/backups/photos/adele.vance@contoso.com.20261127T101500123456Z.jpg
 conversion:
-  description: What was done to O(src) to make it acceptable, for example V(PNG 320x200 to JPEG 320x200); null when sent as is.
+  description:
+    - What was done to the image to make it acceptable, for example V(PNG 320x200 to JPEG 320x200), or
+      V(JPEG 4032x3024 to JPEG 648x648 (turned upright - EXIF Orientation 6, face crop, scaled to max_dimension 648)).
+    - Null when the image was sent as it is.
   returned: always
   type: str
 """
@@ -249,7 +293,8 @@ from ansible_collections.o365.outlook.plugins.module_utils.module._connection_op
 from ansible_collections.o365.outlook.plugins.module_utils.module._options import TaskContext
 from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
 from ansible_collections.o365.outlook.plugins.module_utils.module._photo_policy_options import PhotoPolicyOptions
-from ansible_collections.o365.outlook.plugins.module_utils.photo._image import SourceImage, load_source
+from ansible_collections.o365.outlook.plugins.module_utils.module import _source_options
+from ansible_collections.o365.outlook.plugins.module_utils.photo._image import SourceImage
 from ansible_collections.o365.outlook.plugins.module_utils.photo._reconcile import ensure_absent, ensure_present
 
 
@@ -258,7 +303,7 @@ def check(task: TaskContext) -> Tuple[Optional[str], Optional[SourceImage]]:
     params = task.params
     user = checked_user(params["user"])
     if params["state"] == "present":
-        return user, load_source(params["src"], convert=params["convert"], warn=task.warn)
+        return user, _source_options.load_wanted(task)
     require_capabilities(params["api"], (REMOVE_PHOTO,), "state_absent")
     return user, None
 
@@ -283,11 +328,11 @@ MODULE = OutlookModule(
     options=dict(
         user=dict(type="str", aliases=["user_id", "upn"]),
         state=dict(type="str", choices=["present", "absent"], default="present"),
-        src=dict(type="path"),
+        **_source_options.OPTIONS
     ),
     check=check,
     supports_check_mode=True,
-    required_if=[("state", "present", ["src"])],
+    **_source_options.MODULE_KWARGS
 )
 
 

@@ -61,10 +61,23 @@ options:
         version_added: 1.1.0
       src:
         description:
-          - Path of the image on the host that runs the module; required with O(photos[].state=present).
+          - Path of the image on the host that runs the module; with O(photos[].state=present), this or
+            O(photos[].content) is required.
           - It must be a regular file. A symbolic link is refused, not followed (directories above the file may be
             links). It is checked as O(src_dir) describes.
         type: path
+      content:
+        description:
+          - The image as base64 text instead of a file, as the O(o365.outlook.outlook_user_photo#module:content)
+            option of M(o365.outlook.outlook_user_photo) takes it (white space ignored, the URL-safe alphabet
+            accepted).
+          - An entry with both O(photos[].src) and O(photos[].content), or content that is not base64 or not an
+            image, fails on its own, before any request is sent for it; the other entries go on.
+          - Never shown in results or diffs; the entry's C(src) in RV(results) is null. Module arguments travel in
+            memory and in the task's JSON, so 10,000 photos of 50 KB are about 670 MB of base64, so split such runs (or
+            write the photos to files and use O(src_dir)).
+        type: str
+        version_added: 1.1.0
       state:
         description: V(present) sets the photo, V(absent) removes it.
         type: str
@@ -488,7 +501,7 @@ def check(task: TaskContext) -> SyncPlan:
         check_path(params["state_file"], task.check_mode)
     return plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
                      user_domain=params["user_domain"], absent_users=params["absent_users"], convert=params["convert"],
-                     absent_groups=params["absent_groups"])
+                     absent_groups=params["absent_groups"], preparation=task.validated.photo_policy.preparation)
 
 
 def open_state_file(task: TaskContext) -> Optional[StateFile]:
@@ -498,7 +511,10 @@ def open_state_file(task: TaskContext) -> Optional[StateFile]:
     policy = task.validated.photo_policy
     tenant = task.validated.auth.credentials.values.get("tenant_id") or task.params.get("tenant_id")
     identity = dict(api_url=task.validated.connection.endpoints.api_base, tenant=tenant.lower() if tenant else None)
-    settings = dict(compare=policy.compare, pixel_tolerance=policy.pixel_tolerance, convert=task.params["convert"])
+    # The preparation too: a record made before a change of crop or max_dimension (or of what preparing does, its
+    # version) vouches for a photo prepared another way.
+    settings = dict(compare=policy.compare, pixel_tolerance=policy.pixel_tolerance, convert=task.params["convert"],
+                    preparation=policy.preparation.settings())
     return StateFile.load(task.params["state_file"], identity, settings, task.warn, check_mode=task.check_mode)
 
 
@@ -529,6 +545,7 @@ MODULE = OutlookModule(
             group=dict(type="str"),
             endpoint=dict(type="str", choices=["group", "team"], default="group"),
             src=dict(type="path"),
+            content=dict(type="str", no_log=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ), mutually_exclusive=[("user", "group")], required_one_of=[("user", "group")]),
         src_dir=dict(type="path"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks that o365.outlook can go into an execution environment, without a container engine:
 #  1. builds the collection tarball with ansible-galaxy;
-#  2. `ansible-builder introspect` on the collection copy finds its Python requirements (requests, msal, Pillow)
+#  2. `ansible-builder introspect` on the collection copy finds its Python requirements (requests, msal, Pillow, and
+#     opencv-python-headless pinned below 5, for crop=face)
 #     and system requirements through meta/execution-environment.yml;
 #  3. `ansible-builder create` turns tests/ee/execution-environment.yml (staged next to the tarball) into a
 #     build context: a Containerfile and the files it copies.
@@ -50,6 +51,9 @@ for requirement in requests msal Pillow; do
     grep -Eq "^- '?$requirement([<>=!~ ]|'|$).*from collection o365\.outlook" "$work/introspect.txt" \
         || fail "introspect does not list $requirement for o365.outlook"
 done
+# OpenCV 5 has no CascadeClassifier and no cascade files: crop=face needs the 4.x line.
+grep -Eq "^- '?opencv-python-headless>=4\.8,<5'? +# from collection o365\.outlook" "$work/introspect.txt" \
+    || fail "introspect does not list opencv-python-headless>=4.8,<5 for o365.outlook"
 grep -q '^system:' "$work/introspect.txt" || fail "introspect lists no system requirements"
 
 echo "== ansible-builder create"

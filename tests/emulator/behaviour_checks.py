@@ -254,6 +254,14 @@ def _check_positive_int(value):
     return value
 
 
+def _check_min_side(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10000:
+        raise ValueError("must be null or an integer from 1 to 10000 (pixels)")
+    return value
+
+
 def _check_audiences(value):
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError("must be a list of strings")
@@ -267,6 +275,8 @@ NO_MAILBOX_ANSWERS = ("ErrorNonExistentMailbox", "MailboxNotEnabledForRESTAPI", 
 
 BEHAVIOUR_CHECKS = {
     "reencode": _check_bool,
+    "reencode_orientation": _choice("ignore", "apply"),  # unconfirmed: whether the re-encode applies EXIF orientation
+    "min_photo_side": _check_min_side,  # unconfirmed: the smallest width and height a photo write takes (null: none)
     "png": _choice("reject", "accept"),
     "no_photo": _choice("404", "placeholder"),
     "no_photo_code": _choice("ImageNotFound", "ErrorItemNotFound"),

@@ -14,6 +14,8 @@ from .limits import Limits
 
 DEFAULT_BEHAVIOURS = {
     "reencode": False,
+    "reencode_orientation": "ignore",
+    "min_photo_side": None,
     "png": "reject",
     "no_photo": "404",
     "no_photo_code": "ImageNotFound",
@@ -49,6 +51,9 @@ PROFILES = {
     "ideal": {},
     "production": {
         "reencode": True,  # fact: stored photos are re-encoded (graph-photo-api.md section 3)
+        # reencode_orientation stays "ignore": whether the re-encode applies EXIF orientation is unconfirmed
+        # assumption: 23x23 was refused (microsoft-graph-docs#17475), so 24 is the smallest minimum that report allows
+        "min_photo_side": 24,
         "propagation_delay_s": PRODUCTION_PROPAGATION_DELAY_S,  # assumption: reads lag a write for a short while
         "batch_order": "shuffled",  # fact: "responses may come back in any order" [BATCH]
         "batch_concurrency": 4,  # fact: Outlook-backed items run "up to four ... at a time" [THRO]

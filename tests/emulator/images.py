@@ -42,11 +42,15 @@ def _encode_jpeg(img: Image.Image, quality: int) -> bytes:
     return out.getvalue()
 
 
-def reencode_jpeg(data: bytes, quality: int = 80) -> bytes:
-    """Decode and encode again as an RGB JPEG: the stored bytes then differ from the uploaded ones, as on the real service."""
+def reencode_jpeg(data: bytes, quality: int = 80, orientation: str = "ignore") -> bytes:
+    """Decode and encode again as an RGB JPEG: the stored bytes then differ from the uploaded ones, as on the real service.
+
+    EXIF is dropped either way. orientation "apply" (the behaviour reencode_orientation) first turns the pixels upright
+    as the EXIF Orientation tag says, so width and height swap for orientations 5-8; "ignore" keeps them as stored.
+    """
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return _encode_jpeg(img, quality)
+            return _encode_jpeg(ImageOps.exif_transpose(img) if orientation == "apply" else img, quality)
     except _DECODE_ERRORS as exc:
         raise ImageError(str(exc) or type(exc).__name__) from exc
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Op
 
 from ..common._errors import GraphError, OutlookError, as_outlook_error
 from ..common._users import shown_user
-from ..photo._image import file_sha256, load_source
+from ..photo._content import ImageContent
+from ..photo._source import load_source, source_sha256
 from ..graph._photo_client import UserNotFoundError
 from ..photo._current import CurrentPhoto, recheck_no_content
 from ..photo._compare import may_decode
@@ -78,13 +79,18 @@ class Job:
 
     __slots__ = ("user", "state", "src", "problem", "named")
 
-    def __init__(self, user: Any, state: str = "present", src: str | None = None, problem: OutlookError | None = None,
+    def __init__(self, user: Any, state: str = "present", src: Any = None, problem: OutlookError | None = None,
                  named: Any = None) -> None:
         self.user = user  # a user key, or a group's graph._owners.Owner once the sync resolved it
         self.state = state
-        self.src = src
+        self.src = src  # a path, or a photo._content.ImageContent
         self.problem = problem  # an input error found while planning: reported as failed, never sent
         self.named = named  # a group entry: how the task named it ({group, endpoint}); None for a user
+
+    @property
+    def shown_src(self) -> str | None:
+        """The source as results and messages show it: the path, or "content" (never the base64 text)."""
+        return "content" if isinstance(self.src, ImageContent) else self.src
 
     @property
     def kind(self) -> str:
@@ -189,7 +195,7 @@ def _describe(action: str, result: dict[str, Any], check_mode: bool) -> str:
 
 def _blank_entry(job: Job) -> dict[str, Any]:
     # Every entry has every key, so filters such as selectattr('backup_file') work on failed entries too.
-    return dict(user=shown_user(job.user), src=job.src, state=job.state, photo=None, sha256=None, previous_sha256=None,
+    return dict(user=shown_user(job.user), src=job.src if isinstance(job.src, str) else None, state=job.state, photo=None, sha256=None, previous_sha256=None,
                 comparison=None, backup_file=None, conversion=None)
 
 
@@ -448,7 +454,7 @@ class BulkEngine:
 
     def _decide(self, job: Job, current: CurrentPhoto) -> tuple[SourceImage, PresentDecision]:
         """The source, loaded and checked, and the decision on it; nothing is written."""
-        source = load_source(job.src, convert=self.convert)
+        source = load_source(job.src, convert=self.convert, preparation=self.policy.preparation)
         self._warn_once(source.warning)
         return source, decide_present(self.client, job.user, source, self.policy, current=current)
 
@@ -471,7 +477,7 @@ class BulkEngine:
             if job.state != "present" or job.problem is not None or meta is None or isinstance(meta, OutlookError):
                 continue
             key, record = self._record(job, meta)
-            if record is not None and self.trust.vouches(key, record, file_sha256(job.src), meta):
+            if record is not None and self.trust.vouches(key, record, source_sha256(job.src), meta):
                 vouched.add(job.user)
         return vouched
 

@@ -122,7 +122,7 @@ def mark_named_twice(jobs: List[Job], ids: Mapping[str, str]) -> int:
         if len(named) < 2:
             continue
         twice += 1
-        forms = ", ".join("%s (%s%s)" % (job.user, job.state, " " + job.src if job.src else "") for job in named)
+        forms = ", ".join("%s (%s%s)" % (job.user, job.state, " " + job.shown_src if job.src else "") for job in named)
         for job in named:
             job.problem = ConfigurationError("user %s is named twice: %s are one user, object id %s; keep one entry"
                                              % (job.user, forms, found))

@@ -14,7 +14,8 @@ What the engine trusts, and what it records, is decided in _photo_trust; this fi
 A file that cannot be used costs one warning that names the problem, never the file's content, and is then treated
 as empty: every photo is compared as without a state file. What happens to the file depends on whose it is:
 - one this module wrote (its format marker is there) but now unusable: cut off, another version, an entry of the
-  wrong shape, another API or tenant, other comparison settings. It is replaced when the run ends.
+  wrong shape, another API or tenant, other comparison settings or photo preparation. It is replaced when the run
+  ends.
 - anything else (unreadable, too large, not text, JSON of another program): state_file may name the wrong path, so
   the file is left exactly as it is and nothing is recorded. It is never overwritten.
 A file of format version 1 (collection 1.0.0) recorded etags that were never checked against the bytes compared: it
@@ -170,6 +171,17 @@ def _parsed(text: str) -> Dict[str, Any]:
     return document
 
 
+def _settings_problem(found: Any, wanted: Mapping[str, Any]) -> str:
+    """Why records made under the settings found prove nothing under the settings wanted."""
+    if isinstance(found, dict) and "preparation" in wanted and found.get("preparation") != wanted["preparation"]:
+        if "preparation" not in found:
+            return ("was written before photos were prepared (turned upright, cropped, sized) by this collection, so its "
+                    "records prove nothing about photos prepared now")
+        return ("was written with another photo preparation (crop or max_dimension, or how this collection prepares "
+                "photos, differ), so its records prove nothing now")
+    return "was written with other comparison settings (compare, pixel_tolerance or convert differ), so its records prove nothing now"
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -241,8 +253,7 @@ class StateFile:
             if document["identity"] != json.loads(json.dumps(state.identity)):
                 raise StateFileProblem("was written for another API or tenant (api_url or tenant_id differ)")
             if document["settings"] != json.loads(json.dumps(state.settings)):
-                raise StateFileProblem("was written with other comparison settings (compare, pixel_tolerance or convert "
-                                       "differ), so its records prove nothing now")
+                raise StateFileProblem(_settings_problem(document["settings"], state.settings))
         except OlderStateFile:
             return state
         except StateFileProblem as problem:

@@ -15,7 +15,10 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Pat
 from ._engine import Job
 from ..common._errors import ConfigurationError, OutlookError
 from ..common._users import EMPTY, PADDED, user_key_problem
-from ..photo._image import file_kind, source_problem
+from ..photo._image import file_kind
+from ..photo._content import ImageContent
+from ..photo._prepare import AS_GIVEN, Preparation
+from ..photo._source import source_problem
 
 DEFAULT_FILE_PATTERN = r"^(?P<user>.+)\.(jpe?g|png)$"
 
@@ -97,22 +100,30 @@ def folder_entries(src_dir: str, pattern: str, domain: Optional[str]) -> Tuple[L
 
 def plan_jobs(photos: Optional[Sequence[Mapping[str, Any]]] = None, src_dir: Optional[str] = None, file_pattern: str = DEFAULT_FILE_PATTERN,
               user_domain: Optional[str] = None, absent_users: Optional[Iterable[str]] = None, convert: bool = True,
-              absent_groups: Optional[Iterable[str]] = None) -> SyncPlan:
+              absent_groups: Optional[Iterable[str]] = None, preparation: Preparation = AS_GIVEN) -> SyncPlan:
     """The sync's jobs, unmatched files and skipped entries. A user named twice gets one failed job naming both sources:
     never a guess. Each source is checked here (source_problem), so a user whose file is missing, a link, unreadable
     or not an image fails before any request is sent for that user.
 
     A group entry ({group, endpoint}) becomes a job whose named holds them; the sync resolves its key to an Owner
-    (_group_jobs.resolve_group_jobs) before the engine runs.
+    (_group_jobs.resolve_group_jobs) before the engine runs. An entry's content (base64) becomes its src, an
+    ImageContent, decoded when it is checked and again when it is sent, never kept.
     """
     domain = checked_user_domain(user_domain)
     wanted = []
     unmatched, skipped = [], []
+    both = set()  # the keys of entries that give src and content
     for entry in photos or []:
         named = None
         if entry.get("group") is not None:
             named = dict(group=entry["group"], endpoint=entry.get("endpoint") or "group")
-        wanted.append((entry.get("user"), entry.get("state") or "present", entry.get("src"), named))
+        src = entry.get("src")
+        if entry.get("content") is not None:
+            if src:
+                both.add(_entry_key(entry.get("user"), named))
+            src = ImageContent(entry["content"], "the content of the entry for %s %s" % (
+                ("group", named["group"]) if named else ("user", entry.get("user"))))
+        wanted.append((entry.get("user"), entry.get("state") or "present", src, named))
     if src_dir:
         matched, unmatched, skipped = folder_entries(src_dir, file_pattern, domain)
         wanted.extend((user, "present", path, None) for user, path in matched)
@@ -123,16 +134,28 @@ def plan_jobs(photos: Optional[Sequence[Mapping[str, Any]]] = None, src_dir: Opt
 
     seen = {}
     for user, state, src, named in wanted:
-        key = ("group", (named["group"] or "").strip().lower()) if named else ("user", (user or "").strip().lower())
-        seen.setdefault(key, []).append((user, state, src, named))
+        seen.setdefault(_entry_key(user, named), []).append((user, state, src, named))
     jobs = []
-    for entries in seen.values():
+    for key, entries in seen.items():
         user, state, src, named = entries[0]
         problem = group_entry_problem(entries) if named else entry_problem([entry[:3] for entry in entries])
+        if problem is None and key in both:
+            problem = ConfigurationError("%s %s gives both src and content: keep one" % (
+                key[0], named["group"] if named else user))
         if problem is None and state == "present":
-            problem = source_problem(src, convert)
+            problem = source_problem(src, convert, preparation)
         jobs.append(Job(user, state, src, problem, named=named))
     return SyncPlan(jobs, unmatched, skipped)
+
+
+def _entry_key(user: Optional[str], named: Optional[Mapping[str, str]]) -> Tuple[str, str]:
+    """Entries with the same key name one user or one group."""
+    return ("group", (named["group"] or "").strip().lower()) if named else ("user", (user or "").strip().lower())
+
+
+def _shown(src: Any) -> str:
+    """A source in a message: its path, or "content" (never the base64 text)."""
+    return "content" if isinstance(src, ImageContent) else (src or "")
 
 
 def group_entry_problem(entries: Sequence[Tuple[Any, str, Optional[str], Mapping[str, str]]]) -> Optional[OutlookError]:
@@ -145,10 +168,10 @@ def group_entry_problem(entries: Sequence[Tuple[Any, str, Optional[str], Mapping
     if problem == PADDED:
         return ConfigurationError("group %r has leading or trailing white space" % group)
     if len(entries) > 1:
-        sources = ", ".join("%s %s" % (s, p or "") for _u, s, p, _n in entries)
+        sources = ", ".join("%s %s" % (s, _shown(p)) for _u, s, p, _n in entries)
         return ConfigurationError("group %s is listed %d times (%s): keep one entry" % (group, len(entries), sources.strip()))
     if state == "present" and not src:
-        return ConfigurationError("group %s has state=present but no src" % group)
+        return ConfigurationError("group %s has state=present but no src or content" % group)
     if state == "absent" and named["endpoint"] == "team":
         return ConfigurationError("group %s: a Team photo cannot be removed (the service has no DELETE for it); remove it "
                                   "with endpoint=group, which removes the group's photo, the Team's picture" % group)
@@ -164,8 +187,8 @@ def entry_problem(entries: Sequence[Tuple[str, str, Optional[str]]]) -> Optional
     if problem == PADDED:
         return ConfigurationError("user %r has leading or trailing white space" % user)
     if len(entries) > 1:
-        sources = ", ".join("%s %s" % (s, p or "") for _u, s, p in entries)
+        sources = ", ".join("%s %s" % (s, _shown(p)) for _u, s, p in entries)
         return ConfigurationError("user %s is listed %d times (%s): keep one entry" % (user, len(entries), sources.strip()))
     if state == "present" and not src:
-        return ConfigurationError("user %s has state=present but no src" % user)
+        return ConfigurationError("user %s has state=present but no src or content" % user)
     return None

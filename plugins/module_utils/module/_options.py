@@ -68,9 +68,14 @@ def merged_spec(groups: Iterable[OptionGroup], own_options: Optional[Mapping[str
     return spec
 
 
+# no_log options that are not secrets: content is no_log so that Ansible never echoes an image of megabytes
+# (invocation, -vvv), but masking every form of it in every output would cost much and protect nothing.
+NOT_SECRETS = frozenset(("content",))
+
+
 def secret_options(spec: Mapping[str, Mapping[str, Any]]) -> List[str]:
     """The options whose values are secrets (no_log): masked in every form in any output."""
-    return [name for name, option in spec.items() if option.get("no_log")]
+    return [name for name, option in spec.items() if option.get("no_log") and name not in NOT_SECRETS]
 
 
 def connection_argument_spec() -> ArgSpec:

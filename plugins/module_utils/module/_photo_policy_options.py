@@ -5,7 +5,7 @@
 # PRIVATE: for use inside this collection only; the API may change without notice.
 
 """The options that steer the photo decision and the write: compare, pixel_tolerance, only_if_missing, backup_dir, convert,
-and wait / wait_timeout where a module waits for its write.
+the preparation (crop, max_dimension, min_dimension), and wait / wait_timeout where a module waits for its write.
 
 Documented by the doc fragment o365.outlook._photo_policy (wait and wait_timeout by the module that has them).
 """
@@ -17,6 +17,8 @@ from typing import Any
 from ..common._errors import ConfigurationError
 from ..photo._compare import DEFAULT_PIXEL_TOLERANCE
 from ..photo._files import check_writable_dir
+from ..photo._pillow import load_pillow
+from ..photo._prepare import CROPS, DEFAULT_MIN_DIMENSION, Preparation
 from ..photo._reconcile import PhotoPolicy
 from ._options import ArgSpec, OptionGroup, TaskContext
 
@@ -44,6 +46,9 @@ class PhotoPolicyOptions(OptionGroup):
             only_if_missing=dict(type="bool", default=False),
             backup_dir=dict(type="path"),
             convert=dict(type="bool", default=True),
+            crop=dict(type="str", choices=list(CROPS), default="none"),
+            max_dimension=dict(type="int"),
+            min_dimension=dict(type="int", default=DEFAULT_MIN_DIMENSION),
         )
         if self.wait:
             options.update(wait=dict(type="bool", default=False), wait_timeout=dict(type="int", default=DEFAULT_WAIT_TIMEOUT))
@@ -60,7 +65,18 @@ class PhotoPolicyOptions(OptionGroup):
             raise ConfigurationError("wait_timeout must be a positive number of seconds, got %s." % wait_timeout)
         if params["backup_dir"]:
             check_writable_dir(params["backup_dir"], "backup_dir")
-        options = dict(compare=params["compare"], pixel_tolerance=params["pixel_tolerance"], only_if_missing=params["only_if_missing"],
+        options = dict(preparation=self._preparation(params), compare=params["compare"], pixel_tolerance=params["pixel_tolerance"], only_if_missing=params["only_if_missing"],
                        backup_dir=params["backup_dir"], wait=wait, wait_timeout=wait_timeout, warn=task.warn)
         options.update(self.policy_overrides)
         return PhotoPolicy(**options)
+
+    @staticmethod
+    def _preparation(params: Any) -> Preparation:
+        """The preparation options, refused before any request when no image could be prepared as asked."""
+        preparation = Preparation.from_options(params["crop"], params["max_dimension"], params["min_dimension"])
+        if preparation.crop != "none":
+            if not params["convert"]:
+                raise ConfigurationError("crop=%s re-encodes every photo, which convert=false forbids: set convert=true "
+                                         "or crop=none." % preparation.crop)
+            load_pillow("crop=%s" % preparation.crop)
+        return preparation

@@ -46,11 +46,13 @@ class Verdict:
 
 
 def _decode_rgb(data: bytes) -> Image:
-    """RGB pixels with transparent areas white (how clients show them); UndecodableImage if data is not a whole
+    """RGB pixels, upright and with transparent areas white (how clients show them); UndecodableImage if data is not a whole
     image within MAX_IMAGE_PIXELS (checked from the header, before decoding)."""
     image = decode_image(data, MAX_IMAGE_PIXELS)
+    from PIL import ImageOps  # pylint: disable=import-outside-toplevel
     try:
-        return flatten_on_white(image)
+        # Upright, as people see it: a photo stored with an EXIF Orientation compares as the picture it shows.
+        return flatten_on_white(ImageOps.exif_transpose(image))
     except Exception as exc:  # pylint: disable=broad-except
         # An unusual pixel mode Pillow cannot convert: not a picture we can compare.
         raise UndecodableImage(str(exc) or type(exc).__name__) from None

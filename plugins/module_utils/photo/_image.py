@@ -9,28 +9,23 @@
 Type and dimensions come from the file's own header (JPEG SOF segment, PNG IHDR chunk), so a renamed file is
 caught before anything is sent. The whole file is then checked before it may be sent: the pixel limit from the
 header, the file's structure (JPEG markers through the end-of-image marker, PNG chunk CRCs through IEND, no
-third-party library needed), and with Pillow a full decode.
+third-party library needed), and with Pillow a full decode (in _source.py, which turns a source into the bytes
+that are sent).
 
-A source is a regular file, opened without following a symbolic link (open_source). source_problem() tells from a
-file's metadata and first bytes what load_source would refuse, so that a sync can refuse it while planning.
+A source file is a regular file, opened without following a symbolic link (open_source).
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 import stat
 import struct
 import zlib
-from typing import TYPE_CHECKING, BinaryIO, Callable, Optional, Tuple
+from typing import BinaryIO, Tuple
 
-from ..common._errors import MissingLibraryError, OutlookError, SourceImageError
-from ._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
+from ..common._errors import SourceImageError
 
 # (width, height) in pixels, from a file's header.
 Dimensions = Tuple[int, int]
@@ -56,8 +51,6 @@ CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
 # make the module upload any file the host can read. O_NONBLOCK: a FIFO put in the file's place since it was checked
 # cannot hang the open (it is then refused by fstat).
 _SOURCE_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-# What source_problem reads of a file: every format's magic bytes (sniff_format) and a PNG's IHDR chunk.
-_HEADER_BYTES = 32
 # Kinds of files that are not regular, in the words of errors and of the sync's skipped_files.
 _SPECIAL_KINDS = ((stat.S_ISLNK, "symbolic link"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
                   (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
@@ -361,192 +354,3 @@ def read_source_bytes(path: str | None) -> bytes:
     if len(data) > MAX_SOURCE_BYTES:
         raise SourceImageError("src %s grew past %d bytes while it was read: refused." % (path, MAX_SOURCE_BYTES), path)
     return data
-
-
-def source_problem(path: str | None, convert: bool = True) -> OutlookError | None:
-    """The error load_source would raise for src, as far as its metadata and first bytes tell, or None.
-
-    A sync asks this while planning, so that a user whose source is missing, a link, not a regular file, unreadable,
-    too large or not an image this module takes fails before any request is sent for that user. Nothing is decoded
-    or kept; what only the whole file shows (a JPEG's dimensions, damage further in) is left to load_source.
-    """
-    try:
-        handle = open_source(path)
-        with handle:
-            header = handle.read(_HEADER_BYTES)
-    except SourceImageError as exc:
-        return exc
-    except OSError as exc:
-        return SourceImageError("src %s cannot be read: %s." % (path, exc.strerror), path)
-    image_format = sniff_format(header)
-    try:
-        if image_format == "png":
-            _checked_info(path, header, image_format)  # IHDR, in the first bytes: the dimensions and the pixel limit
-        elif image_format != "jpeg":  # a JPEG's frame header may come after a large EXIF block: load_source reads it
-            _allow_conversion(path, _format_reason(path, image_format), convert)
-    except (SourceImageError, MissingLibraryError) as exc:
-        return exc
-    return None
-
-
-# Formats Pillow can usually open; they are converted to JPEG rather than refused.
-CONVERTIBLE = ("gif", "bmp", "webp", "tiff")
-JPEG_QUALITY = 90
-
-
-def _too_large(path: str, image_format: str, exc: ImageTooLarge) -> SourceImageError:
-    return SourceImageError("src %s is a %s image of %s: refused before decoding, to protect the host's memory. "
-                            "Scale it down first (the largest size the service serves is 648x648)."
-                            % (path, image_format.upper(), exc.problem), path)
-
-
-def _undecodable(path: str, image_format: str, exc: UndecodableImage) -> SourceImageError:
-    return SourceImageError("src %s is a %s file that cannot be decoded (%s): the file is damaged." % (
-        path, image_format.upper(), exc.problem), path)
-
-
-def _png_warning(path: str | None, convert: bool) -> str:
-    why = "Pillow is not installed" if convert else "convert=false"
-    return ("src %s is a PNG and is sent as image/png because %s: the service's documentation requires JPEG "
-            "(image/jpeg) and a tenant may refuse PNG uploads with 400. Install Pillow and keep convert=true to send "
-            "JPEG, or convert the file to JPEG yourself." % (path, why))
-
-
-def load_source(path: str | None, max_bytes: int = MAX_PHOTO_BYTES, convert: bool = True,
-                warn: Optional[Callable[[str], None]] = None) -> SourceImage:
-    """A SourceImage ready to upload, or SourceImageError naming the problem and the fix.
-
-    Every file is checked whole: the pixel limit (MAX_IMAGE_PIXELS) from the header, the JPEG or PNG structure,
-    and with Pillow a full decode. A JPEG within max_bytes is then sent as it is. The service documents only JPEG,
-    so with convert and Pillow a PNG becomes a JPEG (transparency on white; same file, same bytes); without them
-    it is sent as image/png, and the SourceImage's warning (also passed to warn, when given) names the risk.
-    With convert (and Pillow), other formats become JPEG and larger images are scaled down until they fit;
-    without Pillow that is an error that says what to install. Every check happens before any request is sent.
-    Raises nothing but SourceImageError and MissingLibraryError.
-    """
-    data = read_source_bytes(path)
-    source = _prepared_source(path, data, max_bytes, convert, warn)
-    source.file_sha256 = hashlib.sha256(data).hexdigest()
-    return source
-
-
-def file_sha256(path: str | None) -> str | None:
-    """SHA-256 of the file at path as it is on disk (what load_source records as file_sha256), without decoding it;
-    None when it cannot be read (load_source then says why)."""
-    try:
-        return hashlib.sha256(read_source_bytes(path)).hexdigest()
-    except SourceImageError:
-        return None
-
-
-def _prepared_source(path: str | None, data: bytes, max_bytes: int, convert: bool,
-                     warn: Optional[Callable[[str], None]]) -> SourceImage:
-    """load_source's work on the bytes read from path."""
-    image_format = sniff_format(data)
-    if image_format in ("jpeg", "png"):
-        info = _checked_info(path, data, image_format)
-        problem = structure_problem(data, image_format)
-        if problem:
-            raise SourceImageError("src %s is a %s file that is truncated or corrupt: %s." % (path, image_format.upper(), problem), path)
-        if len(data) <= max_bytes:
-            if image_format == "png" and convert and pillow_available():
-                return _convert_to_jpeg(path, data, image_format, max_bytes)
-            if pillow_available():
-                # The whole file that is about to be sent as it is (a JPEG at reduced scale: same data read).
-                _decoded(path, data, image_format, reduce=True)
-            if image_format != "png":
-                return SourceImage(path, data, info)
-            warning = _png_warning(path, convert)
-            if warn is not None:
-                warn(warning)
-            return SourceImage(path, data, info, warning=warning)
-        reason = "%d bytes is over the service's limit of %d bytes (4 MB)" % (len(data), max_bytes)
-    else:
-        reason = _format_reason(path, image_format)
-    _allow_conversion(path, reason, convert)
-    return _convert_to_jpeg(path, data, image_format, max_bytes)
-
-
-def _checked_info(path: str | None, data: bytes, image_format: str) -> ImageInfo:
-    """The header facts of a JPEG or PNG, refused when the header cannot be read or declares too many pixels."""
-    info = inspect_image(data)
-    if info is None:
-        raise SourceImageError("src %s looks like %s but its header cannot be read: the file is truncated or corrupt."
-                               % (path, image_format.upper()), path)
-    if info.width * info.height > MAX_IMAGE_PIXELS:
-        raise _too_large(path, image_format, ImageTooLarge((info.width, info.height), MAX_IMAGE_PIXELS))
-    return info
-
-
-def _format_reason(path: str | None, image_format: str | None) -> str:
-    """Why a file that is neither JPEG nor PNG must be converted; SourceImageError when it cannot be at all."""
-    if image_format in CONVERTIBLE:
-        return "the service takes JPEG or PNG, not %s" % image_format.upper()
-    found = ("a %s image" % image_format.upper()) if image_format else "not an image this module knows"
-    raise SourceImageError("src %s is %s: the service takes JPEG or PNG. Convert it to JPEG first." % (path, found), path)
-
-
-def _allow_conversion(path: str | None, reason: str, convert: bool) -> None:
-    """SourceImageError without convert, MissingLibraryError without Pillow: a file that cannot be sent as it is."""
-    if not convert:
-        raise SourceImageError("src %s cannot be sent as it is: %s. Allow conversion (convert=true, needs Pillow) "
-                               "or prepare the file yourself." % (path, reason), path)
-    load_pillow("src %s: %s, so it must be converted" % (path, reason))
-
-
-def _decoded(path: str, data: bytes, image_format: str, reduce: bool = False) -> Image:
-    """decode_image() of the source file, its failures as SourceImageError."""
-    try:
-        return decode_image(data, MAX_IMAGE_PIXELS, reduce=reduce)
-    except ImageTooLarge as exc:
-        raise _too_large(path, image_format, exc) from None
-    except UndecodableImage as exc:
-        raise _undecodable(path, image_format, exc) from None
-
-
-def _open_image(path: str, data: bytes, image_format: str) -> Image:
-    """The whole image decoded, upright and flattened on white, as RGB; SourceImageError otherwise."""
-    load_pillow()
-    from PIL import ImageOps  # pylint: disable=import-outside-toplevel
-    image = _decoded(path, data, image_format)
-    try:
-        # Camera photos store their rotation in EXIF; the service shows the pixels as they are.
-        image = ImageOps.exif_transpose(image)
-        return flatten_on_white(image)
-    except Exception as exc:  # pylint: disable=broad-except
-        # A damaged EXIF block or an unusual pixel mode: Pillow raises many types for these.
-        raise SourceImageError("src %s is a %s file that cannot be converted (%s)." % (
-            path, image_format.upper(), " ".join(str(exc).split()) or type(exc).__name__), path) from None
-
-
-def _encode_jpeg(image: Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
-    return buffer.getvalue()
-
-
-def _convert_to_jpeg(path: str, data: bytes, image_format: str, max_bytes: int) -> SourceImage:
-    """Re-encodes as JPEG, scaling down until it fits. Same input, same bytes: reruns stay idempotent."""
-    image_module = load_pillow()
-    resample = getattr(image_module, "Resampling", image_module).LANCZOS
-    image = _open_image(path, data, image_format)
-    original = image.size
-    try:
-        encoded = _encode_jpeg(image)
-        rounds = 0
-        while len(encoded) > max_bytes:
-            rounds += 1
-            if rounds > 12:
-                raise SourceImageError("src %s could not be brought under %d bytes." % (path, max_bytes), path)
-            # JPEG size grows roughly with the pixel count: aim a little under the limit.
-            scale = min(0.9, (max_bytes / float(len(encoded))) ** 0.5 * 0.95)
-            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-            image = image.resize(size, resample)
-            encoded = _encode_jpeg(image)
-    except SourceImageError:
-        raise
-    except Exception as exc:  # pylint: disable=broad-except
-        raise SourceImageError("src %s could not be converted to JPEG (%s)." % (
-            path, " ".join(str(exc).split()) or type(exc).__name__), path) from None
-    conversion = "%s %dx%d to JPEG %dx%d" % (image_format.upper(), original[0], original[1], image.width, image.height)
-    return SourceImage(path, encoded, ImageInfo("jpeg", image.width, image.height), conversion=conversion)

@@ -26,11 +26,13 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import io
 import os
 import threading
 from typing import Callable, Iterator, TypeVar
 
 from ..common._errors import SourceImageError
+from ._content import ImageContent
 from ._image import MAX_IMAGE_PIXELS, inspect_image, open_source
 from ._pillow import header_size
 
@@ -51,12 +53,21 @@ def _decodable(pixels: int) -> int:
     return pixels if 0 < pixels <= MAX_IMAGE_PIXELS else 0
 
 
-def source_cost(path: str | None) -> int:
-    """What loading the source at path may hold at once, in pixels: the header's pixels (only with Pillow, which is
-    what decodes) plus the file's bytes as pixels. 0 for a path load_source refuses without reading it (missing, a
-    symbolic link, a FIFO or another file that is not regular, too large), which is therefore never opened here."""
+def source_cost(source: str | ImageContent | None) -> int:
+    """What loading a source may hold at once, in pixels: the header's pixels (only with Pillow, which is what decodes)
+    plus the source's bytes as pixels. 0 for a path load_source refuses without reading it (missing, a symbolic link, a
+    FIFO or another file that is not regular, too large), which is therefore never opened here, and for content that
+    is not base64."""
+    if isinstance(source, ImageContent):
+        try:
+            data = source.decoded()
+        except SourceImageError:
+            return 0
+        size = header_size(io.BytesIO(data))
+        pixels = _decodable(size[0] * size[1]) if size else 0
+        return pixels + -(-len(data) // BYTES_PER_PIXEL)
     try:
-        handle = open_source(path)
+        handle = open_source(source)
     except SourceImageError:
         return 0
     with handle:

@@ -24,6 +24,7 @@ from ._compare import DEFAULT_PIXEL_TOLERANCE, compare_photos
 from ._current import CurrentPhoto, read_metadata, with_content
 from ..common._errors import WrittenThenFailedError
 from ..common._users import shown_user
+from ._prepare import AS_GIVEN, Preparation
 from ._propagation import WaitTimeoutError, wait_until
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class PhotoPolicy:
     def __init__(self, compare: str = "auto", pixel_tolerance: float = DEFAULT_PIXEL_TOLERANCE, only_if_missing: bool = False,
                  backup_dir: str | None = None, wait: bool = False, wait_timeout: float = 60, warn: Callable[[str], None] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 read_after_write: bool = True) -> None:
+                 read_after_write: bool = True, preparation: Preparation = AS_GIVEN) -> None:
         self.compare = compare
         self.pixel_tolerance = pixel_tolerance
         self.only_if_missing = only_if_missing
@@ -51,6 +52,8 @@ class PhotoPolicy:
         self.clock = clock
         # Read the service's metadata after an upload; bulk runs report the uploaded image instead (one request less).
         self.read_after_write = read_after_write
+        # How the source becomes the photo that is compared and sent (crop, max_dimension, min_dimension).
+        self.preparation = preparation
 
 
 def _sha256(data: bytes | None) -> str | None:

@@ -101,11 +101,11 @@ def test_unexpected_content_errors_fail_those_users(red):
 def test_a_worker_bug_fails_its_user_not_the_run(monkeypatch, red):
     calls = []
 
-    def flaky_load(path, convert=True):
+    def flaky_load(path, **options):
         calls.append(path)
         if len(calls) == 2:
             raise RecursionError("maximum recursion depth exceeded")
-        return real_load(path, convert=convert)
+        return real_load(path, **options)
     real_load = _bulk.load_source
     monkeypatch.setattr(_bulk, "load_source", flaky_load)
     eng = engine(FakeTenant({}), parallelism=1)

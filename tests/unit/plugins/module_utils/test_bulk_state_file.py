@@ -383,7 +383,7 @@ def test_a_converted_source_is_recorded_by_its_file_bytes(state, tmp_path):
 
     from PIL import Image
 
-    from ansible_collections.o365.outlook.plugins.module_utils.photo._image import file_sha256, load_source
+    from ansible_collections.o365.outlook.plugins.module_utils.photo._source import load_source, source_sha256 as file_sha256
     png = tmp_path / "red.png"
     buffer = io.BytesIO()
     Image.new("RGB", (60, 60), (200, 0, 0)).save(buffer, "PNG")

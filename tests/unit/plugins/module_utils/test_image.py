@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile, PngImagePlugin
 
-from ansible_collections.o365.outlook.plugins.module_utils.photo import _image, _pillow
+from ansible_collections.o365.outlook.plugins.module_utils.photo import _image, _pillow, _source
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import MissingLibraryError, SourceImageError
 from ansible_collections.o365.outlook.plugins.module_utils.photo._image import (
-    MAX_IMAGE_PIXELS, SourceImage, file_sha256, inspect_image, jpeg_dimensions, jpeg_structure_problem, load_source,
-    png_structure_problem, sniff_format)
+    MAX_IMAGE_PIXELS, SourceImage, inspect_image, jpeg_dimensions, jpeg_structure_problem, png_structure_problem,
+    sniff_format)
+from ansible_collections.o365.outlook.plugins.module_utils.photo._source import load_source, source_sha256 as file_sha256
 from ansible_collections.o365.outlook.plugins.module_utils.photo._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white
 
 
@@ -233,7 +234,7 @@ def test_unreadable_file(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(SourceImageError, match="cannot be read: Permission denied"):
         load_source(path)
-    assert "cannot be read: Permission denied" in _image.source_problem(path).msg
+    assert "cannot be read: Permission denied" in _source.source_problem(path).msg
 
 
 # ---- issue 8: images are checked whole before any write ----
@@ -669,8 +670,8 @@ def test_a_source_larger_than_any_photo_is_refused_without_reading_it(tmp_path, 
     real_open = os.open
     monkeypatch.setattr(os, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
     with pytest.raises(SourceImageError, match="more than any photo can be"):
-        _image.load_source(str(huge))
-    assert "more than any photo can be" in _image.source_problem(str(huge)).msg
+        _source.load_source(str(huge))
+    assert "more than any photo can be" in _source.source_problem(str(huge)).msg
     assert str(huge) not in opened
 
 
@@ -691,7 +692,7 @@ def test_regression_a_symbolic_link_is_refused_not_followed(tmp_path):
     assert refused.value.msg.startswith("src %s is a symbolic link: refused, not followed" % link)
     assert target not in refused.value.msg  # where it points is what must not be read, or told
     assert file_sha256(link) is None
-    assert _image.source_problem(link).msg == refused.value.msg
+    assert _source.source_problem(link).msg == refused.value.msg
 
 
 def test_a_dangling_link_is_a_link_not_a_missing_file(tmp_path):
@@ -738,7 +739,7 @@ def test_every_source_is_opened_with_o_nofollow(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "open", lambda name, flag, *a, **k: flags.append((name, flag)) or real_open(name, flag, *a, **k))
     load_source(path)
     file_sha256(path)
-    _image.source_problem(path)
+    _source.source_problem(path)
     opened = [flag for name, flag in flags if name == path]
     assert len(opened) == 3 and all(flag & os.O_NOFOLLOW and flag & os.O_NONBLOCK for flag in opened)
 
@@ -770,7 +771,7 @@ def test_source_problem_reads_only_the_first_bytes(tmp_path, monkeypatch):
             self.handle.close()
 
     monkeypatch.setattr(_image.os, "fdopen", lambda *a, **k: Counting(real_fdopen(*a, **k)))
-    assert _image.source_problem(path) is None
+    assert _source.source_problem(path) is None
     assert reads and all(0 < size <= 64 for size in reads)
 
 
@@ -784,7 +785,7 @@ def test_source_problem_reads_only_the_first_bytes(tmp_path, monkeypatch):
 ])
 def test_source_problem_says_what_load_source_would(tmp_path, name, data, convert, message):
     path = write(tmp_path, name, png_bomb() if data is None else data)
-    problem = _image.source_problem(path, convert=convert)
+    problem = _source.source_problem(path, convert=convert)
     if message is None:
         assert problem is None
         load_source(path, convert=convert)
@@ -798,5 +799,5 @@ def test_source_problem_says_what_load_source_would(tmp_path, name, data, conver
 def test_source_problem_without_pillow_names_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(_pillow, "_PILLOW", None)
     monkeypatch.setattr(_pillow, "_PILLOW_ERROR", "ImportError: No module named 'PIL'")
-    problem = _image.source_problem(write(tmp_path, "x.bmp", encode("BMP")))
+    problem = _source.source_problem(write(tmp_path, "x.bmp", encode("BMP")))
     assert isinstance(problem, MissingLibraryError) and "pip install Pillow" in problem.msg

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFilter, ImageStat
 
 from ansible_collections.o365.outlook.plugins.module_utils.photo._compare import COMPARE_SIZE, compare_photos
-from ansible_collections.o365.outlook.plugins.module_utils.photo._image import MAX_IMAGE_PIXELS, load_source
+from ansible_collections.o365.outlook.plugins.module_utils.photo._image import MAX_IMAGE_PIXELS
+from ansible_collections.o365.outlook.plugins.module_utils.photo._source import load_source
 from ansible_collections.o365.outlook.plugins.module_utils.photo._pillow import decode_image, flatten_on_white
 
 MODES = ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "I", "I;16", "I;16B", "F"]

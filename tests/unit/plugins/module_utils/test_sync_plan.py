@@ -13,7 +13,7 @@ from PIL import Image
 
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError, SourceImageError
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._sync_plan import plan_jobs
-from ansible_collections.o365.outlook.plugins.module_utils.photo._image import load_source
+from ansible_collections.o365.outlook.plugins.module_utils.photo._source import load_source
 
 
 def folder(tmp_path, *names):

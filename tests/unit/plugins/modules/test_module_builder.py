@@ -54,7 +54,8 @@ def test_an_option_defined_twice_is_refused():
 
 
 def test_groups_own_their_options():
-    assert set(PhotoPolicyOptions(wait=False).options()) == {"compare", "pixel_tolerance", "only_if_missing", "backup_dir", "convert"}
+    assert set(PhotoPolicyOptions(wait=False).options()) == {"compare", "pixel_tolerance", "only_if_missing", "backup_dir", "convert",
+                                                             "crop", "max_dimension", "min_dimension"}
     assert set(PhotoPolicyOptions().options()) - set(PhotoPolicyOptions(wait=False).options()) == {"wait", "wait_timeout"}
     assert set(ManyUsersOptions().options()) == {"parallelism", "fail_on_error", "run_timeout"}
     assert set(ManyUsersOptions(results=True).options()) == {"parallelism", "fail_on_error", "run_timeout", "results"}

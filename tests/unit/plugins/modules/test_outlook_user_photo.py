@@ -74,7 +74,7 @@ def test_no_diff_key_without_diff_mode(run, jpeg):
 def test_src_required_for_present(run):
     result = run(dict(user="a"), FakeClient())
     assert result["failed"] is True
-    assert "state is present but all of the following are missing: src" in result["msg"]
+    assert "state is present but any of the following are missing: src, content" in result["msg"]
 
 
 def test_bad_src_fails_before_any_request(run, tmp_path):
@@ -138,9 +138,9 @@ def test_outlook_v2_absent_is_refused_before_any_request(run):
 
 def test_result_reports_conversion_and_comparison(run, tmp_path):
     path = tmp_path / "badge.gif"
-    Image.new("RGB", (30, 20), (1, 2, 3)).save(str(path), "GIF")
+    Image.new("RGB", (90, 60), (1, 2, 3)).save(str(path), "GIF")
     result = run(dict(user="a", src=str(path)), FakeClient())
-    assert result["conversion"] == "GIF 30x20 to JPEG 30x20"
+    assert result["conversion"] == "GIF 90x60 to JPEG 90x60"
     assert result["comparison"] == dict(method="none", distance=None)
     assert result["backup_file"] is None
 

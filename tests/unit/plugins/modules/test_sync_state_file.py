@@ -59,7 +59,8 @@ def test_third_run_downloads_nothing_and_says_so(monkeypatch, capfd, setup):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     saved = json.loads(open(path, encoding="utf-8").read())
     assert saved["identity"] == dict(api_url="https://graph.microsoft.com/v1.0", tenant="contoso.onmicrosoft.com")
-    assert saved["settings"] == dict(compare="auto", pixel_tolerance=4.0, convert=True)
+    assert saved["settings"] == dict(compare="auto", pixel_tolerance=4.0, convert=True,
+                                     preparation=dict(version=2, crop="none", max_dimension=None))
     assert len(saved["users"]) == 30
     assert TOKEN not in open(path, encoding="utf-8").read()
     assert saved["version"] == 2 and not any(record["trusted"] for record in saved["users"].values())
