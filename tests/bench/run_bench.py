@@ -7,7 +7,7 @@ median of --runs runs, and each run starts from a freshly seeded tenant. Ratios 
 benchmark run, so a busy machine slows every contender alike.
 
     python tests/bench/run_bench.py --collections DIR [--users 1000] [--runs 3] [--latency-ms 50]
-                                    [--parts classic,scale,model,gate,nightly,memory]    # all six unless told
+                                    [--parts classic,scale,model,gate,nightly,memory,preparation]    # all seven unless told
     python tests/bench/run_bench.py --collections DIR --smoke    # quick check for `make test`
 
 DIR holds ansible_collections/o365/outlook (the Makefile's .build/collections).
@@ -18,6 +18,9 @@ DELETE 1 s, each +/-20%, and 40 writes per second per app above which writes get
 
 The gate part (issue 18; `--gate-*`): on that model, how soon the gate reaches the limit (400 users, one task), and
 4 concurrent `ansible-runner` runs (separate processes, as AWX slices) sharing one app's limit.
+
+The preparation part (issue 22; preparation.py): load_source's cost per image at 1, 4 and 12 megapixels for each
+crop mode and max_dimension, on scikit-image's bundled photos, in a subprocess importing the collection from DIR.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import yaml
 from PIL import Image
 
 import nightly_bench  # tests/bench, beside this script
+import preparation  # tests/bench, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -592,7 +596,9 @@ def run_full(bench, args):
              "model": lambda: report.update(model=run_model(bench, args)) if args.model_users else None,
              "gate": lambda: report.update(gate=run_gate(bench, args, report)),
              "nightly": lambda: report.update(nightly=nightly_rows(bench, args)),
-             "memory": lambda: report.update(memory=run_memory(bench, args))}
+             "memory": lambda: report.update(memory=run_memory(bench, args)),
+             "preparation": lambda: report.update(preparation=preparation.run_preparation(
+                 args.collections, args.work_dir, args.preparation_repeats))}
     timed = report["part_seconds"] = {}
     for part in PARTS:
         if part in args.parts:
@@ -1079,6 +1085,8 @@ def print_report(report):
         print_nightly(report["nightly"])
     if "memory" in report:
         print_memory(report["memory"])
+    if "preparation" in report:
+        preparation.print_preparation(report["preparation"])
     for name, holds in targets(report):
         print("target %-76s %s" % (name, "not measured" if holds is None else "holds" if holds else "MISSED"))
     print("time per part: %s" % ", ".join("%s %.1f min" % (part, seconds / 60) for part, seconds in report["part_seconds"].items()))
@@ -1180,7 +1188,14 @@ def _ints(text):
     return [int(v) for v in text.split(",") if v.strip()]
 
 
-PARTS = ("classic", "scale", "model", "gate", "nightly", "memory")
+PARTS = ("classic", "scale", "model", "gate", "nightly", "memory", "preparation")
+
+
+def _preparation_repeats(text):
+    try:
+        return preparation.parse_repeats(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main():
@@ -1192,7 +1207,8 @@ def main():
                              "--sweep), scale (--scale, --scale-failed), model (the realistic model), gate (issue 18: the "
                              "ramp, concurrent ansible-runner runs sharing one limit), "
                              "nightly (nightly_bench.py: no-change runs with and without state_file), "
-                             "memory (peak RSS of 8 sources of 49 megapixels)")
+                             "memory (peak RSS of 8 sources of 49 megapixels), "
+                             "preparation (issue 22: load_source per image at 1, 4, 12 MP for each crop mode)")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=50.0)
@@ -1209,6 +1225,8 @@ def main():
     parser.add_argument("--nightly-users", type=int, default=10000, help="users of the nightly no-change rows")
     parser.add_argument("--no-memory-baseline", action="store_true",
                         help="memory part: skip the baseline run with the pixel budget out of reach (it takes about 3 GB)")
+    parser.add_argument("--preparation-repeats", type=_preparation_repeats, default="7,5,3",
+                        help="preparation part: repeats of each cell per photo at 1, 4 and 12 megapixels")
     group = parser.add_argument_group("realistic service model (issue 11; every figure is an assumption, see README)")
     group.add_argument("--model-users", type=int, default=2000, help="users of the write-heavy tenant, all needing an upload (0: skip)")
     group.add_argument("--model-latency", type=_latency_map, default="GET=60,BATCH=250,PUT=1000,DELETE=1000",
@@ -1245,6 +1263,10 @@ def main():
     if unknown:
         parser.error("unknown part(s): %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(PARTS)))
     args.model_retry_after = args.model_retry_after or None
+    if "preparation" in args.parts and not args.smoke:
+        problem = preparation.requirements_problem()  # before anything runs: not a failure at the end of a long bench
+        if problem:
+            parser.error(problem)
     if args.smoke:
         args.users, args.loop_sample = 200, 5
 
