@@ -65,7 +65,8 @@ class PhotoPolicyOptions(OptionGroup):
             raise ConfigurationError("wait_timeout must be a positive number of seconds, got %s." % wait_timeout)
         if params["backup_dir"]:
             check_writable_dir(params["backup_dir"], "backup_dir")
-        options = dict(preparation=self._preparation(params), compare=params["compare"], pixel_tolerance=params["pixel_tolerance"], only_if_missing=params["only_if_missing"],
+        options = dict(preparation=self._preparation(params),
+                       compare=params["compare"], pixel_tolerance=params["pixel_tolerance"], only_if_missing=params["only_if_missing"],
                        backup_dir=params["backup_dir"], wait=wait, wait_timeout=wait_timeout, warn=task.warn)
         options.update(self.policy_overrides)
         return PhotoPolicy(**options)

@@ -21,7 +21,7 @@ import re
 
 from ..common._errors import SourceImageError
 
-_WHITE_SPACE = re.compile(r"\s+")
+_WHITE_SPACE = re.compile(r"[ \t\r\n\f\v]+")  # ASCII only: other characters are refused, never dropped
 _ALPHABET = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
 _URL_SAFE = str.maketrans("-_", "+/")
 
@@ -50,7 +50,7 @@ class ImageContent:
         text = _WHITE_SPACE.sub("", self._text)
         if not text:
             raise SourceImageError("%s is empty: give the image as base64 text." % self.label)
-        if len(text) // 4 * 3 > self.max_bytes:
+        if len(text.rstrip("=")) * 3 // 4 > self.max_bytes:
             raise SourceImageError("%s is %d characters of base64, more than any photo can be (%d bytes): refused "
                                    "without decoding it." % (self.label, len(text), self.max_bytes))
         if not _ALPHABET.match(text):

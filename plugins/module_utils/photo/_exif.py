@@ -20,9 +20,10 @@ import struct
 UPRIGHT = 1
 SWAPS_SIDES = frozenset((5, 6, 7, 8))
 _ORIENTATION_TAG = 0x0112
-_SHORT = 3
-# Segments that cannot hold EXIF and end the search: start of frame or scan, end of image.
-_STOP_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xDA, 0xD9))
+# SHORT as EXIF says, and LONG and SLONG, which some writers use and Pillow reads too: what Pillow turns, we must know.
+_INTEGER_TYPES = {3: ("H", 2), 4: ("I", 4), 9: ("i", 4)}
+# Where the search ends: start of scan, end of image. An APP1 after the frame header still counts, as for Pillow.
+_STOP_MARKERS = frozenset((0xDA, 0xD9))
 
 
 def jpeg_orientation(data: bytes) -> int | None:
@@ -69,9 +70,10 @@ def _tiff_orientation(tiff: bytes) -> int | None:
             entry = tiff[ifd + 2 + 12 * index:ifd + 14 + 12 * index]
             tag, kind, number = struct.unpack(order + "HHI", entry[:8])
             if tag == _ORIENTATION_TAG:
-                if kind != _SHORT or number < 1:
+                if kind not in _INTEGER_TYPES or number < 1:
                     return None
-                (value,) = struct.unpack(order + "H", entry[8:10])
+                code, width = _INTEGER_TYPES[kind]
+                (value,) = struct.unpack(order + code, entry[8:8 + width])
                 return value if 1 <= value <= 8 else None
     except struct.error:  # cut off inside the directory
         return None

@@ -12,7 +12,7 @@ from PIL import Image
 from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import PhotoMetadata
 from ansible_collections.o365.outlook.plugins.module_utils.many_users import _engine
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import BulkEngine, Job, content_groups
-from ansible_collections.o365.outlook.plugins.module_utils.photo import _compare, _image, _source
+from ansible_collections.o365.outlook.plugins.module_utils.photo import _compare, _source
 from ansible_collections.o365.outlook.plugins.module_utils.photo._current import CurrentPhoto
 from ansible_collections.o365.outlook.plugins.module_utils.photo._pillow import decode_image
 from ansible_collections.o365.outlook.plugins.module_utils.photo._pixel_budget import DECODER_THREADS, PixelBudget

@@ -33,7 +33,7 @@ def main(argv):
     directory = argv[1]
     os.makedirs(directory, exist_ok=True)
     for index, name in enumerate(argv[2:], start=1):
-        name, _, size = name.partition(":")
+        name, dummy, size = name.partition(":")
         make_photo(os.path.join(directory, name), index, tuple(int(side) for side in size.split("x")) if size else (320, 320))
     return 0
 
