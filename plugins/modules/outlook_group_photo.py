@@ -49,12 +49,8 @@ options:
     type: path
   content:
     description:
-      - The image itself, as base64 text, instead of O(src), as in M(o365.outlook.outlook_user_photo).
-      - Standard base64. White space and line breaks are ignored (LDIF wraps its lines), the URL-safe alphabet
-        (C(-) and C(_)) is accepted, and padding may be left out. Any other character fails the task before any
-        request.
-      - Every check of O(src) applies to the decoded bytes (the 4 MB limit, the structure, the whole decode, the
-        pixel limit), and so do the conversions and O(crop), O(max_dimension) and O(min_dimension).
+      - The image itself, as base64 text, instead of O(src), read and checked as the
+        O(o365.outlook.outlook_user_photo#module:content) option of M(o365.outlook.outlook_user_photo) describes.
       - Mutually exclusive with O(src); one of them is required with O(state=present). Never shown in results,
         diffs or logs.
     type: str

@@ -53,7 +53,7 @@ options:
   content:
     description:
       - The image itself, as base64 text, instead of O(src), for photos that come from another system, such as an
-        LDAP search's C(thumbnailPhoto) (M(community.general.ldap_search) with C(base64_attributes=[thumbnailPhoto]))
+        LDAP search's C(thumbnailPhoto) (C(community.general.ldap_search) with C(base64_attributes=[thumbnailPhoto]))
         or an HR API read with M(ansible.builtin.uri).
       - Standard base64. White space and line breaks are ignored (LDIF wraps its lines), the URL-safe alphabet
         (C(-) and C(_)) is accepted, and padding may be left out. Any other character fails the task before any

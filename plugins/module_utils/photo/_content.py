@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 
 from ..common._errors import SourceImageError
+from ._image import MAX_SOURCE_BYTES
 
 _WHITE_SPACE = re.compile(r"[ \t\r\n\f\v]+")  # ASCII only: other characters are refused, never dropped
 _ALPHABET = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
@@ -34,7 +34,7 @@ class ImageContent:
 
     __slots__ = ("label", "_text", "max_bytes")
 
-    def __init__(self, text: str, label: str = "content", max_bytes: int = 256 * 1024 * 1024) -> None:
+    def __init__(self, text: str, label: str = "content", max_bytes: int = MAX_SOURCE_BYTES) -> None:
         self.label = label
         self._text = text
         self.max_bytes = max_bytes
@@ -65,9 +65,6 @@ class ImageContent:
             return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise SourceImageError("%s is not base64 (%s)." % (self.label, exc)) from None
-
-    def sha256(self) -> str:
-        return hashlib.sha256(self.decoded()).hexdigest()
 
 
 def _foreign_characters(text: str) -> list:

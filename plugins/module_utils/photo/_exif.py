@@ -16,42 +16,23 @@ from __future__ import annotations
 
 import struct
 
+from ._image import jpeg_header_segments
+
 # Orientation 1 is upright; 2-8 mirror and/or rotate (EXIF 2.3, tag 0x0112). 5-8 swap width and height.
 UPRIGHT = 1
 SWAPS_SIDES = frozenset((5, 6, 7, 8))
 _ORIENTATION_TAG = 0x0112
 # SHORT as EXIF says, and LONG and SLONG, which some writers use and Pillow reads too: what Pillow turns, we must know.
 _INTEGER_TYPES = {3: ("H", 2), 4: ("I", 4), 9: ("i", 4)}
-# Where the search ends: start of scan, end of image. An APP1 after the frame header still counts, as for Pillow.
-_STOP_MARKERS = frozenset((0xDA, 0xD9))
 
 
 def jpeg_orientation(data: bytes) -> int | None:
     """The Orientation of a JPEG's first Exif segment (1-8), or None when there is no EXIF, no such tag, or a value
-    outside 1-8 (which every viewer ignores)."""
-    if data[:2] != b"\xff\xd8":
-        return None
-    pos = 2
-    size = len(data)
-    while pos + 4 <= size:
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if marker in _STOP_MARKERS:
-            return None
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        if length < 2:
-            return None
+    outside 1-8 (which every viewer ignores). An APP1 after the frame header still counts, as for Pillow."""
+    for marker, pos, length in jpeg_header_segments(data):
         segment = data[pos + 4:pos + 2 + length]
         if marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
             return _tiff_orientation(segment[6:])
-        pos += 2 + length
     return None
 
 

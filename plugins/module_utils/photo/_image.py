@@ -23,7 +23,7 @@ import os
 import stat
 import struct
 import zlib
-from typing import BinaryIO, Tuple
+from typing import BinaryIO, Iterator, Tuple
 
 from ..common._errors import SourceImageError
 
@@ -81,13 +81,16 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def jpeg_dimensions(data: bytes) -> Dimensions | None:
-    """(width, height) from the first start-of-frame segment, or None if the header is broken."""
+def jpeg_header_segments(data: bytes) -> Iterator[Tuple[int, int, int]]:
+    """(marker, position, length) of each segment of a JPEG's header, in order, up to the start of scan or the end of
+    image; it stops early, without an error, where the header is broken."""
+    if data[:2] != b"\xff\xd8":
+        return
     pos = 2
     size = len(data)
     while pos + 4 <= size:
         if data[pos] != 0xFF:
-            return None
+            return
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
@@ -95,17 +98,23 @@ def jpeg_dimensions(data: bytes) -> Dimensions | None:
         if marker in _JPEG_STANDALONE:
             pos += 2
             continue
-        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
-            return None
+        if marker in (0xD9, 0xDA):  # end of image / start of scan
+            return
         (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
         if length < 2:
-            return None
+            return
+        yield marker, pos, length
+        pos += 2 + length
+
+
+def jpeg_dimensions(data: bytes) -> Dimensions | None:
+    """(width, height) from the first start-of-frame segment, or None if the header is broken."""
+    for marker, pos, dummy in jpeg_header_segments(data):
         if marker in _JPEG_SOF:
-            if pos + 9 > size:
+            if pos + 9 > len(data):
                 return None
             height, width = struct.unpack(">HH", data[pos + 5:pos + 9])
             return (width, height) if width and height else None
-        pos += 2 + length
     return None
 
 

@@ -68,11 +68,6 @@ class Preparation:
                                      % (minimum, max_dimension))
         return cls(crop, max_dimension, minimum)
 
-    @property
-    def reshapes(self) -> bool:
-        """Whether this preparation may change a photo's pixels at all (and so needs Pillow and convert=true)."""
-        return self.crop != "none" or self.max_dimension is not None
-
     def settings(self) -> Dict[str, Any]:
         """What decides the prepared pixels, for the state file. min_dimension only refuses, so it is not here."""
         return dict(version=VERSION, crop=self.crop, max_dimension=self.max_dimension)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Tuple, Union
 from ..common._errors import MissingLibraryError, OutlookError, SourceImageError
 from ._content import ImageContent
 from ._exif import SWAPS_SIDES, UPRIGHT, jpeg_orientation
-from ._image import (MAX_IMAGE_PIXELS, MAX_PHOTO_BYTES, MAX_SOURCE_BYTES, ImageInfo, SourceImage, inspect_image,
+from ._image import (MAX_IMAGE_PIXELS, MAX_PHOTO_BYTES, ImageInfo, SourceImage, inspect_image,
                      open_source, read_source_bytes, sniff_format, structure_problem)
 from ._pillow import ImageTooLarge, UndecodableImage, decode_image, flatten_on_white, load_pillow, pillow_available
 from ._prepare import AS_GIVEN, Preparation
@@ -113,9 +113,7 @@ def load_source(source: Source, max_bytes: int = MAX_PHOTO_BYTES, convert: bool 
     max_dimension need convert and Pillow. Every check happens before any request is sent. Raises nothing but
     SourceImageError and MissingLibraryError.
     """
-    data = source_bytes(source)
-    if len(data) > MAX_SOURCE_BYTES:
-        raise SourceImageError("%s is %d bytes, more than any photo can be (%d)." % (source_name(source), len(data), MAX_SOURCE_BYTES))
+    data = source_bytes(source)  # at most MAX_SOURCE_BYTES, for a file and for content alike
     image = _prepared_source(source, data, max_bytes, convert, preparation)
     if image.warning is not None and warn is not None:
         warn(image.warning)

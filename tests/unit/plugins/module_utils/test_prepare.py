@@ -28,7 +28,7 @@ def test_from_options_defaults():
     preparation = Preparation.from_options("none", None, None)
     assert (preparation.crop, preparation.max_dimension, preparation.min_dimension) == ("none", None, DEFAULT_MIN_DIMENSION)
     assert DEFAULT_MIN_DIMENSION == 48
-    assert not preparation.reshapes
+    assert preparation.change_needed(640, 480) is None
 
 
 @pytest.mark.parametrize("crop, max_dimension, min_dimension, message", [
@@ -55,11 +55,11 @@ def test_from_options_accepts(crop, max_dimension, min_dimension):
     assert (preparation.crop, preparation.max_dimension, preparation.min_dimension) == (crop, max_dimension, min_dimension)
 
 
-def test_reshapes_and_settings():
-    assert not AS_GIVEN.reshapes and AS_GIVEN.min_dimension == 0
-    assert Preparation("square").reshapes and Preparation("face").reshapes
-    assert Preparation(max_dimension=100).reshapes
-    assert not Preparation(min_dimension=100).reshapes  # only refuses
+def test_what_changes_pixels_and_settings():
+    assert AS_GIVEN.change_needed(640, 480) is None and AS_GIVEN.min_dimension == 0
+    assert Preparation("square").change_needed(640, 480) and Preparation("face").change_needed(480, 480)
+    assert Preparation(max_dimension=100).change_needed(640, 480)
+    assert Preparation(min_dimension=100).change_needed(640, 480) is None  # only refuses
     # min_dimension changes no pixel, so it is not what a state file records
     assert Preparation("face", 300, 48).settings() == dict(version=_prepare.VERSION, crop="face", max_dimension=300)
     assert Preparation("face", 300, 48).settings() == Preparation("face", 300, 100).settings()
