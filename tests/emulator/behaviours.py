@@ -31,7 +31,9 @@ DEFAULT_BEHAVIOURS = {
     "throttle": None,
     "mailbox_concurrency": None,
     "write_rate_limit": None,
-    "no_mailbox": "ErrorNonExistentMailbox",
+    # assumption: photos of users without a mailbox live in Entra ID since MC678855 (2023); the historical answer is
+    # "ErrorNonExistentMailbox" (BEHAVIOURS.md, "Mailboxes")
+    "no_mailbox": "entra",
     "value_etag": False,
     "throttle_headers": False,
     "faults": [],

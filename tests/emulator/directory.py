@@ -90,6 +90,7 @@ class User(PhotoHolder):
     stale_until: float = 0.0
     declared_type: str | None = None  # "Member" or "Guest" as seeded; None: a guest when the UPN holds #EXT#
     mailbox_flag: bool | None = None  # as seeded; None: members have an Exchange Online mailbox, guests do not
+    account_enabled: bool = True  # Graph's accountEnabled: whether the account may sign in (served, and filtered on)
     kind = "user"
 
     @property
@@ -105,7 +106,8 @@ class User(PhotoHolder):
 
     def view(self):
         return {"id": self.id, "userPrincipalName": self.upn, "displayName": self.display_name, "mail": self.mail,
-                "userType": self.user_type, "mailbox": self.has_mailbox, "has_photo": self.photo is not None,
+                "userType": self.user_type, "accountEnabled": self.account_enabled, "mailbox": self.has_mailbox,
+                "has_photo": self.photo is not None,
                 "photo": self.photo.view() if self.photo else None}
 
 
@@ -179,10 +181,13 @@ def user_from_spec(spec):
     mailbox = spec.get("mailbox")
     if mailbox is not None and not isinstance(mailbox, bool):
         raise ValueError("mailbox of %s must be true or false" % upn)
+    account_enabled = spec.get("accountEnabled", True)
+    if not isinstance(account_enabled, bool):
+        raise ValueError("accountEnabled of %s must be true or false" % upn)
     guest = user_type == "Guest" or (user_type is None and "#ext#" in upn.lower())
     mail = spec.get("mail", None if guest else upn)
     return User(user_id, upn, spec.get("displayName") or upn.split("@")[0], mail, photo,
-                declared_type=user_type, mailbox_flag=mailbox)
+                declared_type=user_type, mailbox_flag=mailbox, account_enabled=account_enabled)
 
 
 def _string_tuple(spec, name, default, label):

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Directory reads (/users, /users/{key}, /groups with $filter, /groups/{id}) and the tenant's photo policy
+"""Directory reads (/users and /groups with $filter, /users/{key}, /groups/{id}) and the tenant's photo policy
 (beta /admin/people/photoUpdateSettings)."""
 
 from __future__ import annotations
@@ -31,6 +31,16 @@ _GROUP_CLAUSES = (
 )
 _GROUP_ATTRIBUTES = {"mail": "mail", "mailnickname": "mail_nickname", "displayname": "display_name", "id": "id",
                      "grouptypes": "group_types", "resourceprovisioningoptions": "provisioning"}
+# The $filter clauses /users takes, joined by "and" (names and the userType value case-insensitive; true and false
+# unquoted): the guest and disabled-account sweeps administrators' scripts run. Anything else is refused as Graph's
+# directory refuses an unsupported clause (BEHAVIOURS.md, "Graph answers in detail", /users).
+_USER_CLAUSES = (
+    (re.compile(r"(userType)\s+eq\s+'(Guest|Member)'", re.IGNORECASE), "user_type"),
+    (re.compile(r"(accountEnabled)\s+eq\s+(true|false)", re.IGNORECASE), "account_enabled"),
+)
+# Words of OData's $filter grammar that name no property: skipped when the refusal names the clause's property.
+_FILTER_WORDS = frozenset(("eq", "ne", "gt", "ge", "lt", "le", "and", "or", "not", "in", "has", "true", "false", "null",
+                           "startswith", "endswith", "contains", "any", "all"))
 _SKIPTOKEN_PREFIX = "RFNwdAI"
 
 
@@ -91,6 +101,45 @@ def group_filter(text):
     return matches
 
 
+class UnsupportedQuery(ValueError):
+    """A $filter the emulator's /users does not serve; str() is Graph's Request_UnsupportedQuery message."""
+
+
+def _filter_property(clause):
+    """The property a refused clause names, for the message: its first name outside quotes that is not an OData word."""
+    unquoted = re.sub(r"'(?:[^']|'')*'?", " ", clause)
+    for name in re.findall(r"[A-Za-z_][\w/.]*", unquoted):
+        if name.lower() not in _FILTER_WORDS:
+            return name
+    return clause.strip()
+
+
+def user_filter(text):
+    """A predicate on users for a $filter of /users, or raise UnsupportedQuery. An empty or blank $filter is refused,
+    never read as "every user"."""
+    tests = []
+    for clause in _split_and(text):
+        for pattern, attribute in _USER_CLAUSES:
+            match = pattern.fullmatch(clause)
+            if match:
+                break
+        else:
+            raise UnsupportedQuery("Unsupported or invalid query filter clause specified for property '%s' of resource 'User'."
+                                   % _filter_property(clause))
+        value = match.group(2).lower()
+        tests.append((attribute, value == "true") if attribute == "account_enabled" else (attribute, value))
+
+    def matches(user):
+        for attribute, wanted in tests:
+            if attribute == "user_type" and user.user_type.lower() != wanted:
+                return False
+            if attribute == "account_enabled" and user.account_enabled is not wanted:
+                return False
+        return True
+
+    return matches
+
+
 class DirectoryOperations:
     """Mixed into GraphApi."""
 
@@ -98,7 +147,8 @@ class DirectoryOperations:
     def _user_json(user, select=None):
         values = {"businessPhones": [], "displayName": user.display_name, "givenName": None, "jobTitle": None, "mail": user.mail,
                   "mobilePhone": None, "officeLocation": None, "preferredLanguage": None, "surname": None,
-                  "userPrincipalName": user.upn, "id": user.id, "userType": user.user_type, "accountEnabled": True}
+                  "userPrincipalName": user.upn, "id": user.id, "userType": user.user_type,
+                  "accountEnabled": user.account_enabled}
         return {name: values[name] for name in (select or DEFAULT_USER_PROPERTIES)}
 
     @staticmethod
@@ -124,18 +174,22 @@ class DirectoryOperations:
         return Response.json(200, body)
 
     def _list_users(self, req, call):
-        unsupported = sorted(name for name in req.query if name.startswith("$") and name not in ("$top", "$select", "$skiptoken"))
+        known = ("$top", "$select", "$skiptoken", "$filter")
+        unsupported = sorted(name for name in req.query if name.startswith("$") and name not in known)
         if unsupported:
             return graph_error(req, 400, "BadRequest", "Query option '%s' is not supported by the emulator." % unsupported[0])
         top_text = req.query.get("$top", str(DEFAULT_PAGE_SIZE))
         if not top_text.isdigit() or not 1 <= int(top_text) <= MAX_PAGE_SIZE:
             return graph_error(req, 400, "BadRequest", "Invalid page size specified: '%s'. Must be between 1 and 999 inclusive." % top_text)
         try:
+            match = user_filter(req.query["$filter"]) if "$filter" in req.query else None
             select = self._parse_select(req.query.get("$select"))
             after = self._decode_skiptoken(req.query.get("$skiptoken"))
+        except UnsupportedQuery as exc:
+            return graph_error(req, 400, "Request_UnsupportedQuery", str(exc))
         except ValueError as exc:
             return graph_error(req, 400, "BadRequest", str(exc))
-        users, next_key = call.tenant.users_page(after, int(top_text))
+        users, next_key = call.tenant.users_page(after, int(top_text), match)
         context = "users(%s)" % ",".join(select) if select else "users"
         body = {"@odata.context": "%s%s/$metadata#%s" % (req.base_url, call.version, context),
                 "value": [self._user_json(user, select) for user in users]}
@@ -143,6 +197,8 @@ class DirectoryOperations:
             link = "%s%s/users?$top=%s&$skiptoken=%s" % (req.base_url, call.version, top_text, self._encode_skiptoken(next_key))
             if select:
                 link += "&$select=" + quote(",".join(select), safe=",")
+            if match is not None:  # the next page is filtered alike: each matching user comes once, and only they
+                link += "&$filter=" + quote(req.query["$filter"], safe="'")
             body["@odata.nextLink"] = link
         return Response.json(200, body)
 

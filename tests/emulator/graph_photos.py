@@ -13,6 +13,12 @@ from .graph_routes import GRAPH, OUTLOOK, USER
 from .wire import Response
 
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
+# no_mailbox "entra": a user without an Exchange Online mailbox keeps the photo in Entra ID, where a write of more than
+# this many bytes answers a 404 and stores nothing. ASSUMPTION: AD thumbnailPhoto's Range-Upper (102,400 bytes), the
+# "near 100 KB" of microsoft-graph-docs#8236 (2020), whose thread gives no error code: the 404 carries ENTRA_TOO_LARGE,
+# the code reported for other photo PUT 404s (graph-photo-api.md section 8).
+ENTRA_PHOTO_MAX_BYTES = 102400
+ENTRA_TOO_LARGE = ("ErrorItemNotFound", "The specified object was not found in the store.")
 # Content types a photo write may carry. image/jpeg is the documented one; application/octet-stream is what Graph's
 # OpenAPI description lists and what msgraph-sdk and Set-MgUserPhotoContent send. The bytes decide what the image is.
 # image/png is taken only with the behaviour png=accept (BEHAVIOURS.md, "Graph answers in detail", Writes).
@@ -64,9 +70,16 @@ class PhotoOperations:
 
     def _without_mailbox(self, req, call):
         """The answer to a photo call on a user without an Exchange Online mailbox; None when no_mailbox=mailbox
-        serves them like everyone else."""
+        serves them like everyone else, or no_mailbox=entra does (every call but a write over the Entra cap)."""
         answer = call.behaviours["no_mailbox"]
         if answer == "mailbox":
+            return None
+        if answer == "entra":
+            # The photo lives in Entra ID (MC678855): served as any user's, except that Entra takes no more than
+            # ENTRA_PHOTO_MAX_BYTES. Checked before the body's own checks (4 MB, Content-Type, image), as the other
+            # no-mailbox answers are.
+            if call.operation == "photo_value" and req.method in ("PUT", "PATCH") and req.body_size > ENTRA_PHOTO_MAX_BYTES:
+                return graph_error(req, 404, *ENTRA_TOO_LARGE)
             return None
         if answer in NO_MAILBOX_MESSAGES:
             return graph_error(req, 404, answer, NO_MAILBOX_MESSAGES[answer])

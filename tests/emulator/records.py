@@ -34,12 +34,15 @@ def _tagged(record, tenant_id):
 
 def user_record(user, tenant_id=None):
     return _tagged({"op": "user", "id": user.id, "upn": user.upn, "name": user.display_name, "mail": user.mail,
-                    "photo": photo_record(user.photo), "user_type": user.declared_type, "mailbox": user.mailbox_flag}, tenant_id)
+                    "photo": photo_record(user.photo), "user_type": user.declared_type, "mailbox": user.mailbox_flag,
+                    "account_enabled": user.account_enabled}, tenant_id)
 
 
 def user_from_record(record):
+    """A journal's user; a record without account_enabled (journals written before it existed) is an enabled account."""
     return User(record["id"], record["upn"], record["name"], record.get("mail"), photo_from_record(record.get("photo")),
-                declared_type=record.get("user_type"), mailbox_flag=record.get("mailbox"))
+                declared_type=record.get("user_type"), mailbox_flag=record.get("mailbox"),
+                account_enabled=record.get("account_enabled") is not False)
 
 
 def group_record(group, tenant_id):

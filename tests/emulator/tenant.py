@@ -164,10 +164,11 @@ class Tenant:
         with self._lock:
             return [user for dummy, user in self.users.ordered()]
 
-    def users_page(self, after: str | None, top: int):
-        """Users in a stable order (UPN, case-insensitive) after the key `after`; returns (users, key for the next page or None)."""
+    def users_page(self, after: str | None, top: int, match=None):
+        """Users in a stable order (UPN, case-insensitive) after the key `after`, those `match` takes (None: all);
+        returns (users, key for the next page or None)."""
         with self._lock:
-            return self.users.page(after, top)
+            return self.users.page(after, top, match)
 
     def add_users(self, specs) -> list:
         """Create or replace users from control-API specs; validates everything before changing anything."""
