@@ -120,6 +120,55 @@ options:
         O(photos[].state=absent).
     type: list
     elements: str
+  default_src:
+    description:
+      - An image for the selected users (O(all_users), O(default_users)) who have no photo, such as the company logo.
+        A user who has any photo keeps it; a user with an entry or a file of their own gets that instead.
+      - It is checked, read and prepared (O(crop), O(max_dimension), O(min_dimension)) once for the whole run, as
+        O(photos[].src) is; a default that cannot be used fails the task before any request.
+      - Who has a photo comes from the metadata read 20 users per C($batch) request, and no photo is downloaded for it.
+      - With O(state_file), the file records per user "got the default with SHA-256 X" and the photo's etag once this
+        run has read it back (the run waits up to 20 seconds for the service to show the defaults it set, downloading
+        each once). When the default image changes, the users whose photo still has that etag get the new one; a user
+        whose etag changed since has chosen a photo and is never touched again. Without O(state_file) a changed
+        default reaches only users without a photo.
+      - Users without an Exchange Online mailbox (guests among them) keep their photo in Entra ID, where a limit near
+        100 KB has been reported (microsoft-graph-docs#8236), so keep the default under 100 KB (the task warns when the
+        prepared image is larger). Where the tenant answers V(ErrorNonExistentMailbox) for such a user, that user fails
+        alone, with a message that starts "no mailbox" and says that the tenant keeps no photo for this user.
+      - Mutually exclusive with O(default_content).
+    type: path
+    version_added: 1.1.0
+  default_content:
+    description:
+      - The default image as base64 text instead of a file, as O(photos[].content) takes it; see O(default_src).
+    type: str
+    version_added: 1.1.0
+  all_users:
+    description:
+      - Selects every user of the tenant (or those O(user_filter) selects) for the default image. Needs O(default_src) or
+        O(default_content); without one the task fails before any request.
+      - The users are listed with C(GET /users) (999 a page), which needs C(User.ReadBasic.All), and are named by their
+        user principal name in RV(results).
+      - Needs O(api=graph).
+    type: bool
+    default: false
+    version_added: 1.1.0
+  user_filter:
+    description:
+      - An OData C($filter) on users that narrows O(all_users), for example V(userType eq 'Guest') or
+        V(accountEnabled eq true). Needs O(all_users).
+      - A filter the service does not take fails the task before any photo is read, with the service's message.
+    type: str
+    version_added: 1.1.0
+  default_users:
+    description:
+      - Users (object ids or user principal names) selected for the default image, as an explicit list; can be combined
+        with O(all_users). Needs O(default_src) or O(default_content).
+      - A user named here and selected by O(all_users), or named twice here, is handled once.
+    type: list
+    elements: str
+    version_added: 1.1.0
   absent_groups:
     description:
       - Groups whose photo must be removed, each named as in O(photos[].group). The removal goes through the group
@@ -254,6 +303,7 @@ notes:
   - Reported dimensions after an upload are those of the uploaded image; the service may store another size.
   - A user to remove who no longer exists is reported as V(skipped), not as a failure, so a scheduled job
     does not keep failing once a leaver's account is deleted.
+  - O(all_users) with O(user_filter) also needs C(User.ReadBasic.All) to list the users.
 seealso:
   - module: o365.outlook.outlook_user_photo
   - module: o365.outlook.outlook_user_photo_info
@@ -293,6 +343,16 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ sync.summary }} - failed: {{ sync.failed_users }}"
 
+- name: The company logo for every guest who has no photo, never over one someone chose
+  o365.outlook.outlook_user_photo_sync:
+    all_users: true
+    user_filter: "userType eq 'Guest'"
+    default_src: /srv/branding/logo-square.jpg
+    max_dimension: 648
+    state_file: /var/lib/m365-photos/defaults-state.json
+    results: changed
+  delegate_to: localhost
+
 - name: Nightly, downloading only the photos that may have changed since the last run
   o365.outlook.outlook_user_photo_sync:
     src_dir: /srv/hr/photos
@@ -314,6 +374,14 @@ results:
       description: V(user) or V(group) (a Team is a group).
       type: str
       choices: [user, group]
+      version_added: 1.1.0
+    default:
+      description:
+        - Whether the user was selected for the default image (O(all_users), O(default_users)) rather than by an entry or
+          a file of their own.
+        - Such a user's V(uploaded) means the default was (or would be) set; V(skipped) means the user keeps a photo of
+          their own; V(unchanged) means the user holds the default already.
+      type: bool
       version_added: 1.1.0
     user:
       description: The user; null for a group entry.
@@ -370,7 +438,10 @@ results:
       description: What was done to the source image to make it acceptable.
       type: str
 summary:
-  description: Counts of users by action.
+  description:
+    - Counts of users by action.
+    - With O(all_users) or O(default_users), also C(defaulted), the users among C(uploaded) that got (or, in check
+      mode, would get) the default image.
   returned: always
   type: dict
   sample: {total: 1200, uploaded: 31, removed: 2, unchanged: 1160, skipped: 0, failed: 7, not_attempted: 0}
@@ -468,13 +539,21 @@ stats:
       description: Users whose photo was not downloaded because O(state_file) showed it unchanged since its last comparison.
       type: int
       version_added: 1.0.0
+    defaults_confirmed:
+      description:
+        - Defaults set by this run that were read back and found to be the default, so that O(state_file) now records
+          their etag. Returned with O(all_users) or O(default_users).
+      type: int
+      version_added: 1.1.0
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from ansible_collections.o365.outlook.plugins.module_utils.common._errors import ConfigurationError
-from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import GROUP_PHOTOS, REMOVE_PHOTO, PhotoClient, require_capabilities
-from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine, map_chunks
+from ansible_collections.o365.outlook.plugins.module_utils.graph._photo_client import (
+    ENTRA_PHOTO_LIMIT, GROUP_PHOTOS, LIST_USERS, REMOVE_PHOTO, PhotoClient, require_capabilities)
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._defaults import DefaultPhoto, default_jobs, listed_users
+from ansible_collections.o365.outlook.plugins.module_utils.many_users._engine import KEEP, BulkEngine, Job, map_chunks
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._group_jobs import resolve_group_jobs
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._photo_trust import DEFAULT_MAX_AGE_DAYS, PhotoTrust
 from ansible_collections.o365.outlook.plugins.module_utils.many_users._state_file import StateFile, check_path
@@ -485,12 +564,61 @@ from ansible_collections.o365.outlook.plugins.module_utils.module._many_users_op
 from ansible_collections.o365.outlook.plugins.module_utils.module._options import TaskContext
 from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
 from ansible_collections.o365.outlook.plugins.module_utils.module._photo_policy_options import PhotoPolicyOptions
+from ansible_collections.o365.outlook.plugins.module_utils.photo._content import ImageContent
+from ansible_collections.o365.outlook.plugins.module_utils.photo._source import source_problem
 
 
-def check(task: TaskContext) -> SyncPlan:
-    """The jobs, unmatched and skipped files, once the API is known to remove photos if any is to go: before the first
-    request."""
+def check_default(task: TaskContext) -> Optional[DefaultPhoto]:
+    """The default image, read and prepared, when all_users or default_users select users for it; every mistake in
+    these options fails the task before the first request."""
     params = task.params
+    if not any(params[name] for name in ("photos", "src_dir", "absent_users", "absent_groups", "all_users")) \
+            and params["default_users"] is None:
+        # Checked here, not by Ansible: all_users is a bool, which Ansible's required_one_of counts as given when false.
+        raise ConfigurationError("one of the following is required: photos, src_dir, absent_users, absent_groups, "
+                                 "all_users, default_users")
+    selects = params["all_users"] or params["default_users"] is not None
+    given = params["default_src"] is not None or params["default_content"] is not None
+    if params["user_filter"] is not None:
+        if not params["all_users"]:
+            raise ConfigurationError("user_filter narrows all_users: set all_users=true, or list the users in default_users.")
+        if not params["user_filter"].strip():
+            raise ConfigurationError("user_filter is empty: give an OData $filter such as userType eq 'Guest', or leave it out "
+                                     "to select every user.")
+    if selects and not given:
+        raise ConfigurationError("all_users and default_users select users for a default image: give default_src or "
+                                 "default_content.")
+    if given and not selects:
+        raise ConfigurationError("default_src and default_content are the image for the users that all_users or "
+                                 "default_users select: give one of them.")
+    if not selects:
+        return None
+    if params["all_users"]:
+        require_capabilities(params["api"], (LIST_USERS,), "list_users")
+    src = params["default_src"]
+    if params["default_content"] is not None:
+        src = ImageContent(params["default_content"], "default_content")
+    preparation = task.validated.photo_policy.preparation
+    problem = source_problem(src, params["convert"], preparation)
+    default = DefaultPhoto(src, params["convert"], preparation)
+    try:
+        if problem is not None:
+            raise problem
+        image = default.image()
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        raise ConfigurationError("The default image cannot be used: %s" % (getattr(exc, "msg", None) or exc)) from None
+    if len(image.data) > ENTRA_PHOTO_LIMIT:
+        task.warn("The default image is %d bytes once prepared. Users without an Exchange Online mailbox (guests among "
+                  "them) keep their photo in Entra ID, where writes over about 100 KB have been refused: use a smaller "
+                  "image (max_dimension, or a more compressed JPEG)." % len(image.data))
+    return default
+
+
+def check(task: TaskContext) -> Tuple[SyncPlan, Optional[DefaultPhoto]]:
+    """The jobs, unmatched and skipped files, and the default image, once the API is known to remove photos if any is
+    to go: before the first request."""
+    params = task.params
+    default = check_default(task)
     if params["absent_users"] or params["absent_groups"] or any(entry.get("state") == "absent" for entry in params["photos"] or []):
         require_capabilities(params["api"], (REMOVE_PHOTO,), "remove_photos")
     if params["absent_groups"] or any(entry.get("group") is not None for entry in params["photos"] or []):
@@ -501,7 +629,8 @@ def check(task: TaskContext) -> SyncPlan:
         check_path(params["state_file"], task.check_mode)
     return plan_jobs(photos=params["photos"], src_dir=params["src_dir"], file_pattern=params["file_pattern"],
                      user_domain=params["user_domain"], absent_users=params["absent_users"], convert=params["convert"],
-                     absent_groups=params["absent_groups"], preparation=task.validated.photo_policy.preparation)
+                     absent_groups=params["absent_groups"], preparation=task.validated.photo_policy.preparation,
+                     may_be_empty=default is not None), default
 
 
 def open_state_file(task: TaskContext) -> Optional[StateFile]:
@@ -519,15 +648,20 @@ def open_state_file(task: TaskContext) -> Optional[StateFile]:
 
 
 def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
-    plan = task.own
+    plan, default = task.own
+    jobs, known_ids = plan.jobs, {}
+    if default is not None:
+        listed = listed_users(client, task.params["user_filter"]) if task.params["all_users"] else []
+        selected, known_ids = default_jobs(Job, jobs, listed, task.params["default_users"] or [], default.src)
+        jobs = jobs + selected
     state_file = open_state_file(task)
     many_users = task.validated.many_users
     engine = BulkEngine(client, task.validated.photo_policy, check_mode=task.check_mode, convert=task.params["convert"],
                         parallelism=many_users.parallelism, want_diff=task.diff, keep=KEEP[many_users.results],
                         max_parallelism=many_users.max_parallelism, state_file=state_file, deadline=many_users.deadline,
-                        trust=PhotoTrust(task.params["state_file_max_age"]))
-    resolve_group_jobs(client, plan.jobs, lambda keys, read: map_chunks(keys, read, many_users.parallelism))
-    results = engine.run(plan.jobs)
+                        trust=PhotoTrust(task.params["state_file_max_age"]), default=default, known_ids=known_ids)
+    resolve_group_jobs(client, jobs, lambda keys, read: map_chunks(keys, read, many_users.parallelism))
+    results = engine.run(jobs)
     if state_file is not None:
         state_file.save(task.warn)
     return many_users.outcome(client, "results", results, engine.summary, engine.failed_users, engine.not_attempted_users,
@@ -553,12 +687,17 @@ MODULE = OutlookModule(
         user_domain=dict(type="str"),
         absent_users=dict(type="list", elements="str"),
         absent_groups=dict(type="list", elements="str"),
+        default_src=dict(type="path"),
+        default_content=dict(type="str", no_log=True),
+        all_users=dict(type="bool", default=False),
+        user_filter=dict(type="str"),
+        default_users=dict(type="list", elements="str"),
         state_file=dict(type="path"),
         state_file_max_age=dict(type="int", default=DEFAULT_MAX_AGE_DAYS),
     ),
     check=check,
     supports_check_mode=True,
-    required_one_of=[("photos", "src_dir", "absent_users", "absent_groups")],
+    mutually_exclusive=[("default_src", "default_content")],
 )
 
 

@@ -124,8 +124,11 @@ class GraphDialect(Dialect):
     def object_id_path(self, user: str) -> str:
         return "/%s?$select=id" % self.user_path(user)
 
-    def users_url(self, page_size: int) -> str:
-        return "%s/users?$select=id,userPrincipalName&$top=%d" % (self.api_base, page_size)
+    def users_url(self, page_size: int, user_filter: Optional[str] = None) -> str:
+        url = "%s/users?$select=id,userPrincipalName&$top=%d" % (self.api_base, page_size)
+        if user_filter is not None:
+            url += "&$filter=" + quote(user_filter, safe="")
+        return url
 
 
 class OutlookV2Dialect(Dialect):
@@ -149,6 +152,11 @@ def dialect_for(endpoints: Any) -> Dialect:
 # Codes that say the user has no Exchange Online mailbox (graph-photo-api.md sections 3 and 8): the photo API
 # cannot serve them. Never "no photo": a sync must not upload over, or report as missing, what it cannot read.
 NO_MAILBOX_CODES = frozenset(("errornonexistentmailbox", "mailboxnotenabledforrestapi", "mailboxnothostedinexchangeonline"))
+
+
+# Writes larger than this were refused (404) for users whose photo is kept in Entra ID (microsoft-graph-docs#8236;
+# AD's thumbnailPhoto holds at most 102,400 bytes).
+ENTRA_PHOTO_LIMIT = 100 * 1024
 
 
 class UserNotFoundError(GraphError):
@@ -223,13 +231,14 @@ class PhotoClient:
                 found[user] = self._batch_answer(user, item, self._read_sizes, no_photo=[])
         return found
 
-    def list_users(self, page_size: int = 999) -> Iterator[Tuple[str, Optional[str]]]:
-        """Every user of the tenant as (object id, user principal name), following @odata.nextLink.
+    def list_users(self, page_size: int = 999, user_filter: Optional[str] = None) -> Iterator[Tuple[str, Optional[str]]]:
+        """Every user of the tenant as (object id, user principal name), following @odata.nextLink; with user_filter,
+        the users that OData $filter selects (the service refuses, with a 400, a filter it does not serve).
 
         A malformed page raises MalformedAnswerError; so does a nextLink that leads back to a page already read.
         """
         require_capabilities(self.dialect.name, (LIST_USERS,), "list_users")
-        url = self.dialect.users_url(page_size)
+        url = self.dialect.users_url(page_size, user_filter)
         visited = set()
         while url:
             visited.add(url)
@@ -318,6 +327,13 @@ class PhotoClient:
             self.transport.request(self.dialect.write_method, self.dialect.photo_url(user, value=True),
                                    data=data, headers={"Content-Type": content_type})
         except GraphError as exc:
+            if exc.status == 404 and len(data) > ENTRA_PHOTO_LIMIT and not isinstance(user, Owner):
+                # What a photo kept in Entra ID (a user without a mailbox) answered for a write over ~100 KB
+                # (microsoft-graph-docs#8236): a 404 that names no size.
+                exc.msg = ("%s (the photo is %d bytes: a user without an Exchange Online mailbox, such as a guest, keeps "
+                           "the photo in Entra ID, where writes over about 100 KB have been refused with a 404; send a "
+                           "smaller image, for example with max_dimension)" % (exc.msg, len(data)))
+                raise exc from None
             raise self._explain(exc, user, write=True) from None
 
     def delete_content(self, user: PhotoOwner) -> None:
@@ -349,8 +365,9 @@ class PhotoClient:
                     "signed-in user who owns the group or is an administrator), or endpoint=team for a Team with "
                     "TeamSettings.ReadWrite.All")
         elif code in NO_MAILBOX_CODES:
-            hint = ("%s has no Exchange Online mailbox (guests, unlicensed users and mailboxes hosted on-premises have "
-                    "none), and profile photos need one: license the user for Exchange Online or leave them out"
+            hint = ("no mailbox: the tenant keeps no photo for this user; %s has no Exchange Online mailbox (guests, "
+                    "unlicensed users and mailboxes hosted on-premises have none), and this tenant keeps photos in "
+                    "mailboxes: license the user for Exchange Online or leave them out"
                     % ("the signed-in user" if user is None else "%s %r" % (kind.noun, shown_user(user))))
         elif exc.status == 401:
             hint = ("the API refused the token: check that cloud matches the tenant's cloud (the token is issued for "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import hashlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Optional
@@ -32,7 +33,10 @@ from ..graph._photo_client import UserNotFoundError
 from ..photo._current import CurrentPhoto, recheck_no_content
 from ..photo._compare import may_decode
 from ..photo._pixel_budget import PixelBudget, photo_cost, source_cost
-from ..photo._reconcile import decide_present, ensure_absent, kept_unread, write_present
+from ..photo._compare import Verdict, compare_photos
+from ..photo._reconcile import PresentDecision, decide_present, ensure_absent, kept_unread, write_present
+from . import _defaults
+from ._defaults import CONFIRM, HOLDS, OWN, REPLACE, confirmable, default_record, default_step
 from ._photo_trust import PhotoTrust
 from ._run_deadline import RunDeadline
 from ._same_user import Resolution, check_owner, mark_named_twice, named_in_several_forms, owner_id, resolve, unresolved_warning
@@ -41,7 +45,8 @@ if TYPE_CHECKING:
     from ..graph._answers import PhotoMetadata
     from ..photo._image import SourceImage
     from ..graph._photo_client import PhotoClient
-    from ..photo._reconcile import PhotoPolicy, PresentDecision
+    from ..photo._reconcile import PhotoPolicy
+    from ._defaults import DefaultPhoto
     from ._state_file import StateFile
 
 CHUNK = 20
@@ -77,15 +82,17 @@ VOUCHED = Vouched()
 class Job:
     """What one user should end up with."""
 
-    __slots__ = ("user", "state", "src", "problem", "named")
+    __slots__ = ("user", "state", "src", "problem", "named", "default", "superseded")
 
     def __init__(self, user: Any, state: str = "present", src: Any = None, problem: OutlookError | None = None,
-                 named: Any = None) -> None:
+                 named: Any = None, default: bool = False) -> None:
         self.user = user  # a user key, or a group's graph._owners.Owner once the sync resolved it
         self.state = state
         self.src = src  # a path, or a photo._content.ImageContent
         self.problem = problem  # an input error found while planning: reported as failed, never sent
         self.named = named  # a group entry: how the task named it ({group, endpoint}); None for a user
+        self.default = default  # selected for the default photo (all_users, default_users): set only if the user has none
+        self.superseded = None  # a default job of a user who has an entry of their own: why it is skipped
 
     @property
     def shown_src(self) -> str | None:
@@ -104,6 +111,7 @@ class Job:
     def describe(self, entry: dict[str, Any]) -> dict[str, Any]:
         """entry with the keys that say whose photo it is: kind, and for a group the group as named, its id and endpoint."""
         entry["kind"] = self.kind
+        entry["default"] = self.default
         if self.named is None:  # every entry has every key, so that filters work on both kinds
             entry.update(group=None, group_id=None, endpoint=None)
         else:
@@ -245,7 +253,8 @@ class BulkEngine:
                  want_diff: bool = False, keep: Callable[[dict[str, Any]], bool] | None = None,
                  max_parallelism: int | None = None, state_file: StateFile | None = None,
                  deadline: RunDeadline | None = None, pixel_budget: PixelBudget | None = None,
-                 trust: PhotoTrust | None = None) -> None:
+                 trust: PhotoTrust | None = None, default: DefaultPhoto | None = None, known_ids: Mapping[str, str] | None = None,
+                 sleep: Callable[[float], None] = time.sleep, confirm_wait: float | None = None) -> None:
         self.client = client
         # run_timeout: past it, no chunk is read and no user's work starts.
         self.deadline = deadline or RunDeadline(None)
@@ -277,6 +286,17 @@ class BulkEngine:
         self._download_lock = threading.Lock()
         # One budget for every writer's decoding: what is decoded at once does not grow with max_parallelism.
         self.pixels = pixel_budget or PixelBudget()
+        # The default photo of the jobs selected for it, and the object ids the user listing gave their UPNs.
+        self.default = default
+        self.known_ids = dict(known_ids or {})
+        self.sleep = sleep
+        self.confirm_wait = confirm_wait
+        # Defaults written this run, as (job, state-file key, metadata before the write): read back at the end (confirm).
+        self._default_writes = []
+        self._default_lock = threading.Lock()
+        if default is not None:  # only then: a 1.0.0 playbook may compare the whole summary
+            self.summary["defaulted"] = 0
+            self.download_stats["defaults_confirmed"] = 0
 
     def run(self, jobs: list[Job]) -> list[dict[str, Any]]:
         """The result dicts of the jobs that `keep` selects, in input order; counts go to self.summary.
@@ -314,6 +334,7 @@ class BulkEngine:
                     self._count(entry)
                     if self.keep(entry):
                         results.append(entry)
+        self._confirm_defaults()
         self.seconds = round(time.monotonic() - started, 3)
         return results
 
@@ -323,7 +344,8 @@ class BulkEngine:
         if not named_in_several_forms(jobs) or self.stop.check_deadline(self.deadline):
             return
         try:
-            self.resolution = resolve(self.client, jobs, lambda users, work: map_chunks(users, work, self.parallelism))
+            self.resolution = resolve(self.client, jobs, lambda users, work: map_chunks(users, work, self.parallelism),
+                                      known=self.known_ids)
         except Exception as exc:  # pylint: disable=broad-exception-caught
             error = as_outlook_error(exc, "resolving the object ids of the users named by UPN")
             if stops_run(error):
@@ -353,6 +375,8 @@ class BulkEngine:
     def _count(self, entry: dict[str, Any]) -> None:
         self.summary["total"] += 1
         self.summary[entry["action"]] += 1
+        if entry.get("default") and entry["action"] == "uploaded":
+            self.summary["defaulted"] += 1
         if entry["changed"]:
             self.written += 1
         # Groups go into lists of their own, by the name the task gave them: failed_users keeps naming users only.
@@ -365,7 +389,7 @@ class BulkEngine:
     def _read_chunk(self, chunk: list[Job]) -> tuple[dict[str, PhotoMetadata | OutlookError | None], dict[str, bytes | OutlookError | None], dict[str, str]]:
         """(metadata, content, ETag headers of the content answers) for a chunk's users; a failed read becomes every
         user's error."""
-        live = [job.user for job in chunk if job.problem is None]
+        live = [job.user for job in chunk if job.problem is None and not job.superseded]
         if self.stop.check_deadline(self.deadline) or not live:
             return {}, {}, {}
         try:
@@ -374,9 +398,10 @@ class BulkEngine:
             # only_if_missing keeps an existing photo anyway.
             wanted_states = {job.user: job.state for job in chunk}
             vouched = self._vouched(chunk, metadata)
+            unread = vouched | self._defaults_unread(chunk, metadata)
             readers = [user for user in live
                        if metadata.get(user) is not None and not isinstance(metadata[user], OutlookError)
-                       and not (wanted_states[user] == "present" and self.policy.only_if_missing) and user not in vouched]
+                       and not (wanted_states[user] == "present" and self.policy.only_if_missing) and user not in unread]
             content, served_etags = {}, {}
             for group in content_groups(readers, metadata):
                 group_content, group_etags = self.client.read_content_many(group)
@@ -405,6 +430,9 @@ class BulkEngine:
             return self.stop.not_attempted(job)
         entry = _blank_entry(job)
         meta = None
+        if job.superseded:
+            entry.update(action="skipped", changed=False, message=job.superseded)
+            return entry
         try:
             if job.problem:
                 raise job.problem
@@ -418,7 +446,10 @@ class BulkEngine:
             data = content.get(job.user)
             if isinstance(data, OutlookError):
                 raise data
-            if data is VOUCHED:
+            message = None
+            if job.default:
+                changed, result, diff, action, message = self._default_photo(job, meta, data, served_etags.get(job.user))
+            elif data is VOUCHED:
                 changed, result, diff = kept_unread(job.user, meta, "state_file")
                 result["conversion"] = None
                 action = "unchanged"
@@ -432,7 +463,8 @@ class BulkEngine:
         except Exception as exc:  # pylint: disable=broad-exception-caught
             return self._failed(job, as_outlook_error(exc, "handling %s" % shown_user(job.user)), entry, meta)
         entry.update(result)
-        entry.update(user=shown_user(job.user), action=action, changed=changed, message=_describe(action, result, self.check_mode))
+        entry.update(user=shown_user(job.user), action=action, changed=changed,
+                     message=message or _describe(action, result, self.check_mode))
         if self.want_diff:
             entry["diff"] = diff
         return entry
@@ -474,12 +506,132 @@ class BulkEngine:
             return vouched
         for job in chunk:
             meta = metadata.get(job.user)
-            if job.state != "present" or job.problem is not None or meta is None or isinstance(meta, OutlookError):
+            if job.state != "present" or job.problem is not None or job.default or meta is None or isinstance(meta, OutlookError):
                 continue
             key, record = self._record(job, meta)
             if record is not None and self.trust.vouches(key, record, source_sha256(job.src), meta):
                 vouched.add(job.user)
         return vouched
+
+    def _default_step(self, job: Job, meta: Any) -> str:
+        """What a default job does (_defaults.default_step), from the record of the user and the metadata read now."""
+        if self.state_file is None:
+            return default_step(None, meta, None)
+        dummy, record = self._record(job, meta)
+        return default_step(record, meta, self.default.sha256 if self.default is not None else None)
+
+    def _defaults_unread(self, chunk: list[Job], metadata: Mapping[str, Any]) -> set[str]:
+        """The default jobs whose photo is not downloaded: all but those to confirm, and those to replace when the old
+        photo is to be backed up."""
+        unread = set()
+        for job in chunk:
+            if not job.default:
+                continue
+            step = self._default_step(job, metadata.get(job.user)) if job.problem is None else OWN
+            if not (step == CONFIRM or (step == REPLACE and self.policy.backup_dir)):
+                unread.add(job.user)
+        return unread
+
+    def _default_photo(self, job: Job, meta: Any, data: Any, served_etag: str | None) -> tuple[bool, dict[str, Any], dict[str, Any], str, str]:
+        """(changed, result, diff, action, message) for a user selected for the default photo."""
+        key, record = self._record(job, meta) if self.state_file is not None else (shown_user(job.user), None)
+        step = self._default_step(job, meta)
+        if meta is not None and (step == OWN or self.policy.only_if_missing):
+            if record is not None and record.default and step == OWN and not self.check_mode:
+                self.state_file.forget(key, shown_user(job.user))  # the user's own photo now: never touched again
+            changed, result, diff = kept_unread(job.user, meta, "default")
+            return changed, dict(result, conversion=None), diff, "skipped", "kept the user's own photo (the default is only for users without one)"
+        if step == HOLDS:
+            changed, result, diff = kept_unread(job.user, meta, "state_file")
+            return (changed, dict(result, conversion=None), diff, "unchanged",
+                    "holds the default (state file: same etag as when the default was set and read back; not downloaded)")
+        source = self.pixels.run(source_cost(self.default.src), self.default.image)
+        if step == CONFIRM:
+            return self._confirm_one(job, key, meta, data, served_etag, source)
+        current = CurrentPhoto(meta, data)
+        previous_sha256 = hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else None
+        decision = PresentDecision(current, previous_sha256, Verdict(False, "default"))
+        changed, result, diff = write_present(self.client, job.user, source, self.check_mode, self.policy, decision)
+        result["conversion"] = source.conversion
+        if not self.check_mode:
+            if self.state_file is not None:
+                self.state_file.remember(key, default_record(source.file_sha256), replaces=shown_user(job.user))
+            with self._default_lock:
+                self._default_writes.append((job, key, meta))
+        photo = result.get("photo") or {}
+        what = "set" if step != REPLACE else "replaced (the photo was still the earlier default)"
+        return changed, result, diff, "uploaded", "default %s%s: %sx%s" % (
+            "would be " if self.check_mode else "", what, photo.get("width"), photo.get("height"))
+
+    def _confirm_one(self, job: Job, key: str, meta: Any, data: Any, served_etag: str | None,
+                     source: SourceImage) -> tuple[bool, dict[str, Any], dict[str, Any], str, str]:
+        """An earlier run set this default and could not read it back: the photo, downloaded, is compared once."""
+        decision = self.pixels.run(self._decode_cost(job, CurrentPhoto(meta, data)), lambda: decide_present(
+            self.client, job.user, source, self.policy, current=CurrentPhoto(meta, data)))
+        if decision.verdict is not None and decision.verdict.same and (served_etag is None or served_etag == meta.etag):
+            if not self.check_mode:
+                self.state_file.remember(key, default_record(source.file_sha256, meta, hashlib.sha256(data).hexdigest(),
+                                                             int(self.trust.clock())), replaces=shown_user(job.user))
+            changed, result, diff = kept_unread(job.user, meta, (decision.verdict.method))
+            return changed, dict(result, conversion=None), diff, "unchanged", "holds the default (read back and compared now)"
+        if not self.check_mode:
+            self.state_file.forget(key, shown_user(job.user))
+        changed, result, diff = kept_unread(job.user, meta, "default")
+        return (changed, dict(result, conversion=None), diff, "skipped",
+                "kept the user's own photo (it is not the default an earlier run set)")
+
+    def _confirm_defaults(self) -> None:
+        """Reads back the defaults this run wrote, 20 per $batch, until the service shows them or confirm_wait passes:
+        a photo whose pixels are the default's under a new etag makes the record trusted ("got the default with
+        SHA-256 X at etag E"), so that a later change of the default can replace it without a download. Nothing here
+        fails the run: the writes are done, and what is not confirmed stays pending (a later run compares it once)."""
+        if not self._default_writes or self.state_file is None or self.stop.stopped:
+            return
+        source = self.default.image()
+        waiting = {job.user: (job, key, before) for job, key, before in self._default_writes}
+        give_up = time.monotonic() + (self.confirm_wait if self.confirm_wait is not None else _defaults.CONFIRM_WAIT_SECONDS)
+        pause = 0.5
+        while waiting and not self.deadline.passed:
+            try:
+                for found in map_chunks(list(waiting), lambda users: self._read_back_defaults(users, waiting, source), self.parallelism):
+                    waiting.pop(found, None)
+            except Exception:  # pylint: disable=broad-exception-caught
+                return  # an error that stops the run (401, the service gone): what is not confirmed stays pending
+            if not waiting or time.monotonic() + pause > give_up:
+                return
+            self.sleep(pause)
+            pause = min(pause * 2, 4.0)
+
+    def _read_back_defaults(self, users: list[str], waiting: Mapping[str, Any], source: SourceImage) -> list[str]:
+        """The users of one chunk whose default the service now shows, each confirmed (trusted) or found to be another
+        photo (left pending); the others are read again later."""
+        metadata = self.client.get_metadata_many(users)
+        shown = confirmable(metadata, {user: waiting[user][2] for user in users})
+        if not shown:
+            return []
+        content, served_etags = {}, {}
+        for group in content_groups(shown, metadata):  # under the same byte and pixel caps as the run's reads
+            group_content, group_etags = self.client.read_content_many(group)
+            content.update(group_content)
+            served_etags.update(group_etags)
+        self._count_downloads(content, 0)
+        done = []
+        for user in shown:
+            job, key, dummy = waiting[user]
+            data, meta = content.get(user), metadata[user]
+            if not isinstance(data, bytes):
+                continue
+            done.append(user)
+            cost = source_cost(self.default.src) + photo_cost(data, meta.width, meta.height)
+            verdict = self.pixels.run(cost, lambda data=data: compare_photos(
+                source.data, source.sha256, data, hashlib.sha256(data).hexdigest(), self.policy.compare, self.policy.pixel_tolerance))
+            served = served_etags.get(user)
+            if verdict.same and (served is None or served == meta.etag):
+                self.state_file.remember(key, default_record(source.file_sha256, meta, hashlib.sha256(data).hexdigest(),
+                                                             int(self.trust.clock())), replaces=shown_user(job.user))
+                with self._download_lock:
+                    self.download_stats["defaults_confirmed"] += 1
+        return done
 
     def _record(self, job: Job, meta: Any) -> tuple[str, Any]:
         """(key, record) of a user: under the object id when known, else (or when none is there yet) under the user key."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 from ..common._errors import ConfigurationError, GraphError, MalformedAnswerError, OutlookError
 from ..graph._answers import is_object_id
 from ..graph._photo_client import BATCH, LIST_USERS, UserNotFoundError
+from ._defaults import superseded
 
 if TYPE_CHECKING:
     from ..graph._answers import PhotoMetadata
@@ -72,11 +73,15 @@ class Resolution:
         return user in self.metadata
 
 
-def resolve(client: PhotoClient, jobs: List[Job], read_all: ReadAll) -> Resolution:
+def resolve(client: PhotoClient, jobs: List[Job], read_all: ReadAll, known: Optional[Mapping[str, str]] = None) -> Resolution:
     """Object ids for the keys of jobs that are not object ids. read_all(users, work) runs work over chunks of users in
-    parallel and returns the joined (user, value) pairs. Raises only errors that stop the run."""
+    parallel and returns the joined (user, value) pairs. known: ids already learned (the user listing's), not asked
+    again. Raises only errors that stop the run."""
     resolution = Resolution()
-    names = sorted({job.user for job in jobs if job.problem is None and isinstance(job.user, str) and not is_object_id(job.user)})
+    known = known or {}
+    resolution.ids.update((user, object_id) for user, object_id in known.items())
+    names = sorted({job.user for job in jobs if job.problem is None and isinstance(job.user, str) and not is_object_id(job.user)
+                    and job.user not in known})
     metadata = dict(read_all(names, lambda chunk: list(client.get_metadata_many(chunk).items())))
     asked = []
     for user in names:
@@ -119,6 +124,15 @@ def mark_named_twice(jobs: List[Job], ids: Mapping[str, str]) -> int:
             entries.setdefault(found, []).append(job)
     twice = 0
     for found, named in entries.items():
+        if len(named) < 2:
+            continue
+        # A user selected for the default who also has an entry of their own gets that entry; one selected twice for
+        # the default, once.
+        reason = superseded(named)
+        defaults = [job for job in named if job.default]
+        for job in defaults if reason else defaults[1:]:
+            job.superseded = reason or "is selected for the default under another name too (%s)" % defaults[0].user
+        named = [job for job in named if not job.superseded]
         if len(named) < 2:
             continue
         twice += 1

@@ -56,6 +56,8 @@ _LEFT_ALONE = ("so it is not used and is left as it is (it may be another progra
 _OWN_BEGINNING = '{\n "format": "%s",' % FORMAT
 
 FIELDS = frozenset(("source_sha256", "etag", "width", "height", "content_type", "served_sha256", "trusted", "compared_at"))
+# Written since 1.1.0's default photo; a record without it (written before) is not a default's.
+OPTIONAL_FIELDS = frozenset(("default",))
 
 
 class Record:
@@ -65,14 +67,17 @@ class Record:
     described it then (None after an upload: nothing was read back). served_sha256: the bytes that were compared.
     trusted: whether the etag is known to belong to those bytes (see _photo_trust); a record that is not trusted only
     waits for the next download to agree with it. compared_at: Unix time of the comparison (None after an upload).
+    default: the source was the sync's default photo (default_src or default_content), set because the user had
+    none; a trusted default record says "got the default with SHA-256 source_sha256, and the photo had this etag then".
     """
 
-    __slots__ = tuple(sorted(FIELDS))
+    __slots__ = tuple(sorted(FIELDS | OPTIONAL_FIELDS))
 
     def __init__(self, source_sha256: str, etag: Optional[str] = None, width: Optional[int] = None, height: Optional[int] = None,
                  content_type: Optional[str] = None, served_sha256: Optional[str] = None, trusted: bool = False,
-                 compared_at: Optional[int] = None) -> None:
+                 compared_at: Optional[int] = None, default: bool = False) -> None:
         self.source_sha256 = source_sha256
+        self.default = default
         self.etag = etag
         self.width = width
         self.height = height
@@ -82,7 +87,10 @@ class Record:
         self.compared_at = compared_at
 
     def to_dict(self) -> Dict[str, Any]:
-        return {name: getattr(self, name) for name in FIELDS}
+        entry = {name: getattr(self, name) for name in FIELDS}
+        if self.default:  # written only when true: records of users not given the default stay as before
+            entry["default"] = True
+        return entry
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and self.to_dict() == other.to_dict()
@@ -187,7 +195,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _record(entry: Any) -> Record:
-    if not isinstance(entry, dict) or set(entry) != FIELDS:
+    if not isinstance(entry, dict) or not FIELDS <= set(entry) <= FIELDS | OPTIONAL_FIELDS:
         raise StateFileProblem("is damaged (an entry does not have the fields of this version)")
     source, etag, served = entry["source_sha256"], entry["etag"], entry["served_sha256"]
     if not isinstance(source, str) or not _SHA256.match(source):
@@ -204,10 +212,13 @@ def _record(entry: Any) -> Record:
         raise StateFileProblem("is damaged (an entry's content_type is not a string or null)")
     if not isinstance(entry["trusted"], bool):
         raise StateFileProblem("is damaged (an entry's trusted is not true or false)")
+    if not isinstance(entry.get("default", False), bool):
+        raise StateFileProblem("is damaged (an entry's default is not true or false)")
     compared_at = entry["compared_at"]
     if compared_at is not None and (not _is_int(compared_at) or not 0 <= compared_at < 2 ** 40):
         raise StateFileProblem("is damaged (an entry's compared_at is not a time or null)")
-    return Record(source, etag, entry["width"], entry["height"], content_type, served, entry["trusted"], compared_at)
+    return Record(source, etag, entry["width"], entry["height"], content_type, served, entry["trusted"], compared_at,
+                  entry.get("default", False))
 
 
 def _records(users: Mapping[str, Any]) -> Dict[str, Record]:

@@ -100,14 +100,16 @@ def folder_entries(src_dir: str, pattern: str, domain: Optional[str]) -> Tuple[L
 
 def plan_jobs(photos: Optional[Sequence[Mapping[str, Any]]] = None, src_dir: Optional[str] = None, file_pattern: str = DEFAULT_FILE_PATTERN,
               user_domain: Optional[str] = None, absent_users: Optional[Iterable[str]] = None, convert: bool = True,
-              absent_groups: Optional[Iterable[str]] = None, preparation: Preparation = AS_GIVEN) -> SyncPlan:
+              absent_groups: Optional[Iterable[str]] = None, preparation: Preparation = AS_GIVEN,
+              may_be_empty: bool = False) -> SyncPlan:
     """The sync's jobs, unmatched files and skipped entries. A user named twice gets one failed job naming both sources:
     never a guess. Each source is checked here (source_problem), so a user whose file is missing, a link, unreadable
     or not an image fails before any request is sent for that user.
 
     A group entry ({group, endpoint}) becomes a job whose named holds them; the sync resolves its key to an Owner
     (_group_jobs.resolve_group_jobs) before the engine runs. An entry's content (base64) becomes its src, an
-    ImageContent, decoded when it is checked and again when it is sent, never kept.
+    ImageContent, decoded when it is checked and again when it is sent, never kept. may_be_empty: the task selects
+    users for a default image (their jobs come later, from the directory), so no entry of its own is needed.
     """
     domain = checked_user_domain(user_domain)
     wanted = []
@@ -129,7 +131,7 @@ def plan_jobs(photos: Optional[Sequence[Mapping[str, Any]]] = None, src_dir: Opt
         wanted.extend((user, "present", path, None) for user, path in matched)
     wanted.extend((user, "absent", None, None) for user in absent_users or [])
     wanted.extend((None, "absent", None, dict(group=group, endpoint="group")) for group in absent_groups or [])
-    if not wanted and not unmatched and not skipped:
+    if not wanted and not unmatched and not skipped and not may_be_empty:
         raise ConfigurationError("Nothing to do: give photos, src_dir (with matching files), absent_users or absent_groups.")
 
     seen = {}

@@ -70,7 +70,7 @@ def merged_spec(groups: Iterable[OptionGroup], own_options: Optional[Mapping[str
 
 # no_log options that are not secrets: content is no_log so that Ansible never echoes an image of megabytes
 # (invocation, -vvv), but masking every form of it in every output would cost much and protect nothing.
-NOT_SECRETS = frozenset(("content",))
+NOT_SECRETS = frozenset(("content", "default_content"))
 
 
 def secret_options(spec: Mapping[str, Mapping[str, Any]]) -> List[str]:

@@ -69,6 +69,9 @@ def control(emulator, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     emulator.state.reset()
     ctl = Control(emulator)
+    # The historical answer: these tests are about what the modules say when the service refuses a user without a
+    # mailbox. The emulator's default, no_mailbox "entra", serves such users (their photos live in Entra ID).
+    ctl("PUT", "/behaviours", {"no_mailbox": "ErrorNonExistentMailbox"})
     ctl("POST", "/users", {"users": [{"userPrincipalName": GUEST},
                                      {"userPrincipalName": UNLICENSED, "mailbox": False,
                                       "photo_b64": base64.b64encode(_jpeg()).decode()}]})
@@ -90,7 +93,8 @@ def _assert_mailbox_message(error, user, code):
     assert not is_no_photo(error) and not stops_run(error)
     assert "user %r has no Exchange Online mailbox" % user in error.msg
     assert "guests, unlicensed users and mailboxes hosted on-premises" in error.msg
-    assert "profile photos need one" in error.msg
+    assert error.msg.index("no mailbox: the tenant keeps no photo for this user") < error.msg.index("has no Exchange Online")
+    assert "this tenant keeps photos in mailboxes" in error.msg
     assert error.request_id and error.request_id in error.msg  # still usable for a support case
 
 
