@@ -365,7 +365,8 @@ RETURN = r"""
 results:
   description:
     - One entry per user selected by O(results), in input order (list entries, then folder files by name, then
-      O(absent_users)).
+      O(absent_users), then the users selected for the default image, in the directory's order and then as
+      O(default_users) names them).
   returned: always
   type: list
   elements: dict

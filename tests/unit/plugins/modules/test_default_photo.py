@@ -449,3 +449,17 @@ def test_default_users_with_empty_or_padded_names_fail_alone(run, control):
     actions = [entry["action"] for entry in result["results"]]
     assert actions == ["failed", "failed", "uploaded"]
     assert "empty user" in result["results"][0]["message"] and "white space" in result["results"][1]["message"]
+
+
+def test_a_filter_on_account_enabled_leaves_out_disabled_accounts(run, control):
+    control("POST", "/users", {"users": [{"userPrincipalName": "enabled@" + DOMAIN},
+                                         {"userPrincipalName": "disabled@" + DOMAIN, "accountEnabled": False}]})
+    before = oracle(control)
+    assert before["disabled@" + DOMAIN]["accountEnabled"] is False
+    wanted = sorted(upn for upn, user in before.items()
+                    if user["accountEnabled"] and user["userType"] == "Member" and not user["has_photo"])
+    since = mark(control)
+    result = run(all_users=True, user_filter="accountEnabled eq true and userType eq 'Member'", default_content=b64(jpeg(RED)))
+    assert result["_rc"] == 0, result.get("msg")
+    assert written_since(control, since) == wanted and "enabled@" + DOMAIN in wanted
+    assert "disabled@" + DOMAIN not in by_user(result)
