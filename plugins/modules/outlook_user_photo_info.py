@@ -102,6 +102,7 @@ options:
 extends_documentation_fragment:
   - o365.outlook._connection
   - o365.outlook._auth
+  - o365.outlook._shard
   - o365.outlook._attributes
 attributes:
   check_mode:
@@ -321,6 +322,15 @@ not_attempted_groups:
   type: list
   elements: str
   version_added: 1.1.0
+shard:
+  description:
+    - The shard this run read, O(shard_index) of O(shard_count); index 1 of count 1 without shards.
+    - The users (O(users), O(all_users), O(user)) and groups (O(groups), O(all_groups)) of other shards are left out of
+      RV(photos), RV(groups) and RV(summary).
+  returned: always
+  type: dict
+  sample: {index: 2, count: 4}
+  version_added: 1.1.0
 not_attempted_users:
   description:
     - Users the task did not read because the run stopped (the credentials were refused, the service stayed
@@ -379,6 +389,7 @@ from ansible_collections.o365.outlook.plugins.module_utils.module._connection_op
 from ansible_collections.o365.outlook.plugins.module_utils.module._many_users_options import ManyUsersOptions
 from ansible_collections.o365.outlook.plugins.module_utils.module._options import TaskContext
 from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
+from ansible_collections.o365.outlook.plugins.module_utils.module._shard_options import ShardOptions
 from ansible_collections.o365.outlook.plugins.module_utils.photo._files import check_writable_dir
 
 
@@ -416,6 +427,9 @@ def check(task: TaskContext) -> SimpleNamespace:
     else:
         users = [(checked_user(params["user"]), None)]
     groups = [GroupToRead(key) for key in checked_groups(params["groups"] or [])]
+    if task.validated.shard.count > 1 and users == [(None, None)]:
+        raise ConfigurationError("shard_count splits users and groups, and this task reads only the signed-in user: give "
+                                 "users, all_users, groups or all_groups, or leave shard_count at 1.")
     return SimpleNamespace(dest_dir=dest_dir, users=users, groups=None if params["all_groups"] else groups)
 
 
@@ -428,6 +442,9 @@ def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
     groups = task.own.groups
     if groups is None:
         groups = [GroupToRead(ref.id, ref) for ref in list_unified_groups(client)]
+    shard = task.validated.shard
+    users = [user for user in users if shard.holds(user[0])]
+    groups = [group for group in groups if shard.holds(group.named)]
     report = PhotoReport(client, include_sha256=params["include_sha256"], include_sizes=params["include_sizes"],
                          dest_dir=task.own.dest_dir, parallelism=many_users.parallelism, deadline=many_users.deadline)
     photos = report.run(users)
@@ -443,11 +460,11 @@ def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
                    without_photo=sum(1 for e in entries if e["has_photo"] is False), failed=len(failed) + len(failed_groups),
                    not_attempted=len(not_attempted) + len(not_attempted_groups))
     return many_users.outcome(client, "photos", photos, summary, failed, not_attempted, report.stop_error, groups=group_entries,
-                              failed_groups=failed_groups, not_attempted_groups=not_attempted_groups)
+                              failed_groups=failed_groups, not_attempted_groups=not_attempted_groups, shard=shard.view())
 
 
 MODULE = OutlookModule(
-    groups=(ConnectionOptions(), AuthOptions(), ManyUsersOptions(failure_verb="could not be read")),
+    groups=(ConnectionOptions(), AuthOptions(), ManyUsersOptions(failure_verb="could not be read"), ShardOptions()),
     options=dict(
         user=dict(type="str", aliases=["user_id", "upn"]),
         users=dict(type="list", elements="str"),

@@ -282,6 +282,7 @@ extends_documentation_fragment:
   - o365.outlook._connection
   - o365.outlook._auth
   - o365.outlook._photo_policy
+  - o365.outlook._shard
   - o365.outlook._attributes
 attributes:
   check_mode:
@@ -463,6 +464,13 @@ not_attempted_groups:
   type: list
   elements: str
   version_added: 1.1.0
+shard:
+  description:
+    - The shard this run did, O(shard_index) of O(shard_count); index 1 of count 1 without shards.
+  returned: always
+  type: dict
+  sample: {index: 2, count: 4}
+  version_added: 1.1.0
 not_attempted_users:
   description:
     - Users the task did not reach because the run stopped (the credentials were refused, the service stayed
@@ -565,6 +573,7 @@ from ansible_collections.o365.outlook.plugins.module_utils.module._many_users_op
 from ansible_collections.o365.outlook.plugins.module_utils.module._options import TaskContext
 from ansible_collections.o365.outlook.plugins.module_utils.module._outlook_module import OutlookModule
 from ansible_collections.o365.outlook.plugins.module_utils.module._photo_policy_options import PhotoPolicyOptions
+from ansible_collections.o365.outlook.plugins.module_utils.module._shard_options import ShardOptions
 from ansible_collections.o365.outlook.plugins.module_utils.photo._content import ImageContent
 from ansible_collections.o365.outlook.plugins.module_utils.photo._source import source_problem
 
@@ -634,6 +643,11 @@ def check(task: TaskContext) -> Tuple[SyncPlan, Optional[DefaultPhoto]]:
                      may_be_empty=default is not None), default
 
 
+def shard_key(job: Job) -> str:
+    """The key a job is sharded by: the user or the group as the task gives it."""
+    return job.named["group"] if job.named is not None else job.user
+
+
 def open_state_file(task: TaskContext) -> Optional[StateFile]:
     """The records of state_file for this API, tenant and comparison settings; None without the option."""
     if not task.params["state_file"]:
@@ -641,6 +655,10 @@ def open_state_file(task: TaskContext) -> Optional[StateFile]:
     policy = task.validated.photo_policy
     tenant = task.validated.auth.credentials.values.get("tenant_id") or task.params.get("tenant_id")
     identity = dict(api_url=task.validated.connection.endpoints.api_base, tenant=tenant.lower() if tenant else None)
+    shard = task.validated.shard
+    if shard.count > 1:
+        # Two shards sharing one file would each keep only their own users' records: each shard gets its own file.
+        identity["shard"] = shard.view()
     # The preparation too: a record made before a change of crop or max_dimension (or of what preparing does, its
     # version) vouches for a photo prepared another way.
     settings = dict(compare=policy.compare, pixel_tolerance=policy.pixel_tolerance, convert=task.params["convert"],
@@ -655,6 +673,8 @@ def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
         listed = listed_users(client, task.params["user_filter"]) if task.params["all_users"] else []
         selected, known_ids = default_jobs(Job, jobs, listed, task.params["default_users"] or [], default.src)
         jobs = jobs + selected
+    # After the default's selection, which leaves out a user with an entry of their own in any shard.
+    jobs = [job for job in jobs if task.validated.shard.holds(shard_key(job))]
     state_file = open_state_file(task)
     many_users = task.validated.many_users
     engine = BulkEngine(client, task.validated.photo_policy, check_mode=task.check_mode, convert=task.params["convert"],
@@ -668,12 +688,13 @@ def work(client: PhotoClient, task: TaskContext) -> Dict[str, Any]:
     return many_users.outcome(client, "results", results, engine.summary, engine.failed_users, engine.not_attempted_users,
                               engine.stop.error, written=engine.written, unmatched_files=plan.unmatched_files,
                               skipped_files=plan.skipped_files, failed_groups=engine.failed_groups,
-                              not_attempted_groups=engine.not_attempted_groups,
+                              not_attempted_groups=engine.not_attempted_groups, shard=task.validated.shard.view(),
                               extra_stats=dict(engine.download_stats, seconds=engine.seconds))
 
 
 MODULE = OutlookModule(
-    groups=(ConnectionOptions(), AuthOptions(), PhotoPolicyOptions(wait=False, read_after_write=False), ManyUsersOptions(results=True, adaptive=True)),
+    groups=(ConnectionOptions(), AuthOptions(), PhotoPolicyOptions(wait=False, read_after_write=False), ManyUsersOptions(results=True, adaptive=True),
+            ShardOptions()),
     options=dict(
         photos=dict(type="list", elements="dict", options=dict(
             user=dict(type="str"),

@@ -25,9 +25,8 @@ import time
 
 import pytest
 import requests
-from ansible.module_utils.common import warnings as ansible_warnings
 from PIL import Image
-from ansible_collections.o365.outlook.tests.unit.utils.module_args import patch_module_args
+from ansible_collections.o365.outlook.tests.unit.utils.module_runs import ModuleRuns, downloads_since, mark, requests_since, written_since
 
 from ansible_collections.o365.outlook.tests.unit.utils.emulator_control import clear_connection_environment, control_calls
 from ansible_collections.o365.outlook.plugins.modules import outlook_user_photo_sync
@@ -42,7 +41,6 @@ SECRET = "Hn4-Qr8t-Lw3v-Zc6m"
 TENANT = "00000000-0000-4000-8000-00000000c0de"
 DOMAIN = "contoso.onmicrosoft.com"
 ROLES = ["ProfilePhoto.ReadWrite.All", "User.ReadBasic.All"]
-WRITES = ("PUT", "PATCH", "DELETE")
 GUEST_FILTER = "userType eq 'Guest'"
 RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (30, 180, 30)
 
@@ -71,58 +69,14 @@ def control(emulator, monkeypatch):
         yield call
 
 
-class Runs:
-    """main() with the emulator's connection options; the JSON result with the exit code as _rc, and every stdout."""
-
-    def __init__(self, emulator, capfd):
-        self.info = emulator.info
-        self.capfd = capfd
-        self.stdout = []
-
-    def __call__(self, **args):
-        info = self.info
-        args = dict(args, tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET, authority_host=info["authority_host"],
-                    api_url=info["graph_url"], ca_path=info["ca_path"])
-        args.setdefault("fail_on_error", False)
-        args.setdefault("parallelism", 4)
-        ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
-        try:
-            with patch_module_args(args):
-                with pytest.raises(SystemExit) as caught:
-                    outlook_user_photo_sync.main()
-        finally:
-            ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
-        out = self.capfd.readouterr().out
-        self.stdout.append(out)
-        result = json.loads(out)
-        result["_rc"] = caught.value.code
-        return result
-
-
 @pytest.fixture
 def run(emulator, capfd, control):
-    return Runs(emulator, capfd)
+    runs = ModuleRuns(emulator, capfd, TENANT, CLIENT, SECRET, fail_on_error=False, parallelism=4)
 
-
-def mark(control):
-    return control("GET", "/requests?since=999999999")["last_seq"]
-
-
-def requests_since(control, since):
-    return control("GET", "/requests?since=%d" % since)["requests"]
-
-
-def written_since(control, since):
-    """The UPNs (lower case) of the users whose photo was written (PUT, PATCH, DELETE; direct or in a $batch) since the
-    mark; the log names users by object id."""
-    upns = {user["id"].lower(): upn for upn, user in oracle(control).items()}
-    return sorted(upns.get(entry["user"].lower(), entry["user"].lower()) for entry in requests_since(control, since)
-                  if entry["method"] in WRITES and entry["user"])
-
-
-def downloads_since(control, since):
-    """Photo content reads since the mark: GET of photo/$value or photos/{size}/$value."""
-    return [entry for entry in requests_since(control, since) if entry["method"] == "GET" and entry["path"].endswith("$value")]
+    def sync(**args):
+        return runs(outlook_user_photo_sync, **args)
+    sync.stdout = runs.stdout
+    return sync
 
 
 def oracle(control):
