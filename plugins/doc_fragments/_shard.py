@@ -23,8 +23,8 @@ options:
         runs would then handle that user. Name each user one way.
       - A shard that gets no user is no failure. The shards of one tenant share that tenant's limits, so sharding adds
         nodes, not quota.
-      - The inventory plugin P(o365.outlook.photo_shards#inventory) makes one host per tenant and shard with these
-        values.
+      - For AWX, give each inventory host its own O(shard_index) (one host per tenant and shard), since AWX deals the
+        inventory's hosts to the slices.
     type: int
     default: 1
     version_added: 1.1.0

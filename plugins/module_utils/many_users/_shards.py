@@ -41,6 +41,6 @@ class Shard:
 
     @property
     def label(self) -> str:
-        """kk of NN, zero-padded as the photo_shards inventory names hosts: 01of04."""
+        """kk of NN, zero-padded alike so that names sort in shard order: 01of04."""
         width = max(2, len(str(self.count)))
         return "%0*dof%0*d" % (width, self.index, width, self.count)
