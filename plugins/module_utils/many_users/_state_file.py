@@ -261,7 +261,12 @@ class StateFile:
             document = _parsed(text)
             records = _records(document["users"])
             # Compared as JSON would give them back: a tolerance of 4 and 4.0 are the same setting.
-            if document["identity"] != json.loads(json.dumps(state.identity)):
+            wanted = json.loads(json.dumps(state.identity))
+            if document["identity"] != wanted:
+                found = dict(document["identity"])
+                if found.pop("shard", None) != wanted.get("shard") and found == {k: v for k, v in wanted.items() if k != "shard"}:
+                    raise StateFileProblem("was written by another shard (shard_index or shard_count differ): give each "
+                                           "shard a state file of its own")
                 raise StateFileProblem("was written for another API or tenant (api_url or tenant_id differ)")
             if document["settings"] != json.loads(json.dumps(state.settings)):
                 raise StateFileProblem(_settings_problem(document["settings"], state.settings))
